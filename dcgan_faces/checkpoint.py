@@ -1,0 +1,102 @@
+"""Atomic save and restore of the whole training state: weights, optimizer slots, counters, config."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_faces.models import GAN
+
+NAME = re.compile(r"ckpt-(\d{8})\.npz$")
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be used; the message says which file and why."""
+
+
+def _variable_groups(gan: GAN) -> dict[str, list]:
+    # model.variables also holds the dropout layers' random-generator states, which exact resumption needs
+    return {
+        "generator": gan.generator.variables,
+        "discriminator": gan.discriminator.variables,
+        "d_optimizer": gan.discriminator.optimizer.variables,
+        "g_optimizer": gan.combined.optimizer.variables,
+    }
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """Checkpoint files in `folder`, newest (highest iteration) first."""
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if NAME.match(p.name)), reverse=True)
+
+
+def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np.ndarray] | None = None,
+         staging: Path | None = None) -> Path:
+    """Write ckpt-{iteration}.npz into `folder` atomically and keep only the newest `keep` checkpoints.
+
+    The file is written in `staging` (fast local disk; default `folder` itself), then copied beside its
+    final name and renamed, so a slow or failing destination such as a Drive mount never shows a
+    half-written file under a checkpoint's name.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {"state": np.array(json.dumps(state)), **(extra or {})}
+    for group, variables in _variable_groups(gan).items():
+        arrays.update({f"{group}/{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
+    final = folder / f"ckpt-{state['iteration']:08d}.npz"
+    with tempfile.TemporaryDirectory(dir=staging or folder, prefix=".ckpt-") as work:
+        local = Path(work) / final.name
+        np.savez(local, **arrays)
+        in_place = folder / f".{final.name}.partial"
+        try:
+            if Path(work).parent.resolve() != folder.resolve():
+                shutil.copyfile(local, in_place)
+            else:
+                os.replace(local, in_place)
+            with open(in_place, "rb+") as file:
+                os.fsync(file.fileno())
+            os.replace(in_place, final)
+        finally:
+            in_place.unlink(missing_ok=True)
+    for old in checkpoints(folder)[keep:]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(state, arrays) of one checkpoint; CheckpointError when it is truncated or corrupt."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}  # reading all checks every CRC
+        return json.loads(str(arrays.pop("state"))), arrays
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"{path} is damaged ({error.__class__.__name__}: {error})") from error
+
+
+def read_latest(folder: Path, log=print) -> tuple[Path, dict, dict] | None:
+    """The newest readable checkpoint in `folder`, skipping damaged ones with a message; None if none."""
+    for path in checkpoints(folder):
+        try:
+            return (path, *read(path))
+        except CheckpointError as error:
+            log(f"{error}; trying the previous checkpoint")
+    return None
+
+
+def restore(gan: GAN, arrays: dict[str, np.ndarray]) -> None:
+    """Assign saved values to every variable; the optimizers must already be built."""
+    for group, variables in _variable_groups(gan).items():
+        saved = sorted(k for k in arrays if k.startswith(group + "/"))
+        if len(saved) != len(variables):
+            raise CheckpointError(f"checkpoint has {len(saved)} {group} variables, model {len(variables)}")
+        for variable, key in zip(variables, saved, strict=True):
+            if tuple(variable.shape) != arrays[key].shape:
+                raise CheckpointError(f"{key}: checkpoint shape {arrays[key].shape}, model {variable.shape}")
+            variable.assign(arrays[key])

@@ -1,0 +1,69 @@
+"""Training settings as one dataclass; the defaults are the course notebook's."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# Settings that define the model or the random streams: changing them on resume would not continue the
+# same run, so a resume refuses them. Every other setting may change between sessions.
+MIN_START = 4  # smallest square the generator grows from
+
+IDENTITY_FIELDS = ("res", "channels", "seed_size", "arch", "batch_size", "lr", "beta1", "seed", "data")
+
+
+@dataclass
+class TrainConfig:
+    res: int = 64
+    channels: int = 3
+    arch: str = "notebook"
+    seed_size: int = 100
+    batch_size: int = 32
+    lr: float = 1.5e-4
+    beta1: float = 0.5
+    steps: int = 10_000
+    save_every: int = 100
+    checkpoint_every: int | None = None  # None: with every preview grid
+    keep_checkpoints: int = 2
+    seed: int = 0
+    data: str = "demo"
+    preview_rows: int = 4
+    preview_cols: int = 7
+
+    @property
+    def checkpoint_interval(self) -> int:
+        return self.checkpoint_every or self.save_every
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def differences(self, other: TrainConfig) -> dict[str, tuple]:
+        """{field: (self's value, other's value)} for every field that differs."""
+        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
+        return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+
+
+def upsampling_plan(res: int) -> tuple[int, int]:
+    """(start size, number of 2× upsamplings) that grows a square from start to `res`.
+
+    The notebook starts at 4×4 and doubles. Other sizes start from the smallest square of at least 4 that
+    doubles into them: 28 = 7·2², 48 = 6·2³, 96 = 6·2⁴, 144 = 9·2⁴. At least two doublings are needed, so
+    every multiple of 4 from 16 up works.
+    """
+    if res < 16 or res % 4:
+        raise ValueError(f"--res {res} cannot be built: use a multiple of 4, at least 16 (28, 32, 64, 96...)")
+    doublings = 2
+    while res % 2 ** (doublings + 1) == 0 and res // 2 ** (doublings + 1) >= MIN_START:
+        doublings += 1
+    return res // 2**doublings, doublings

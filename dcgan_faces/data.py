@@ -1,0 +1,322 @@
+"""Image folder → one cached uint8 tensor (N, res, res, C) plus manifest; batches drawn as float32 in [-1, 1].
+
+The cache is built once (decoding in parallel on every core) and reused, memory-mapped, on every later run
+while the manifest still matches the folder: same files, sizes, modification times and settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
+# Bump when the pixels a given file turns into change, so that old caches are rebuilt.
+PREPROCESSING = {"version": 1, "orientation": "exif", "crop": "centre square", "resize": "lanczos"}
+DEFAULT_DATA_DIR = Path("face_images")
+DEMO_IMAGES = 2_000
+SERIAL_BELOW = 256  # folders smaller than this are decoded in-process: a pool costs more than it saves
+SKIPPED_NAMED = 5
+
+Log = Callable[[str], None]
+
+
+class DataError(Exception):
+    """The training data cannot be used; the message says which path and what to do."""
+
+
+class SkippedImage(Exception):
+    """One file cannot become a training image; args[0] is the reason (a short key)."""
+
+
+@dataclass
+class Dataset:
+    images: np.ndarray  # uint8 (N, res, res, C), usually a read-only memmap
+    source: str
+    cache_path: Path | None
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+def find_images(folder: Path) -> list[Path]:
+    """Image files under `folder`, recursively, in a stable order. Symlinked folders are not followed."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found.extend(Path(root, f) for f in sorted(files) if Path(f).suffix.lower() in IMAGE_SUFFIXES)
+    return found
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB with transparent areas on white and 16-bit or float modes scaled to 8 bits."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode != "F" else max(float(pixels.max()), 1e-12)
+        image = Image.fromarray(np.clip(pixels / top * 255.0, 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def _centre_square(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def load_image(path: Path, res: int, channels: int = 3) -> np.ndarray:
+    """One file → uint8 (res, res, channels): EXIF-oriented, RGB, centre-cropped square, Lanczos-resized."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                # JPEG draft mode decodes at 1/2, 1/4 or 1/8 size straight from the DCT: much faster on
+                # large photos, and still at least twice the target size, so Lanczos does the final step.
+                image.draft("RGB", (2 * res, 2 * res))
+                image = ImageOps.exif_transpose(image)  # loads the first frame of animated files
+                image = _to_rgb(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise SkippedImage("too many pixels") from error
+    except (UnidentifiedImageError, SyntaxError) as error:
+        raise SkippedImage("not an image") from error
+    except (OSError, ValueError) as error:
+        raise SkippedImage("unreadable") from error
+    image = _centre_square(image).resize((res, res), Image.Resampling.LANCZOS)
+    if channels == 1:
+        image = image.convert("L")
+    return np.asarray(image, dtype=np.uint8).reshape(res, res, channels)
+
+
+def _decode(job: tuple[Path, int, int]) -> np.ndarray | str:
+    """Pool worker: the image, or the reason it was skipped."""
+    try:
+        return load_image(*job)
+    except SkippedImage as skipped:
+        return skipped.args[0]
+
+
+def _decoded(files: list[Path], res: int, channels: int) -> Iterable[np.ndarray | str]:
+    jobs = [(path, res, channels) for path in files]
+    workers = os.cpu_count() or 1
+    if len(files) < SERIAL_BELOW or workers == 1:
+        yield from map(_decode, jobs)
+        return
+    # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        yield from pool.map(_decode, jobs, chunksize=32)
+
+
+# ------------------------------------------------------------------------------------------------- cache
+
+def cache_paths(cache_dir: Path, res: int, stem: str = "training_data") -> tuple[Path, Path]:
+    """(tensor, manifest) paths: training_data_{res}_{res}.npy and .json."""
+    base = Path(cache_dir) / f"{stem}_{res}_{res}"
+    return base.with_suffix(".npy"), base.with_suffix(".json")
+
+
+def folder_fingerprint(files: list[Path]) -> dict:
+    """Cheap identity of a folder's images: count, total bytes, newest modification time."""
+    stats = [path.stat() for path in files]
+    return {
+        "files": len(files),
+        "bytes": sum(s.st_size for s in stats),
+        "newest_mtime": max((s.st_mtime for s in stats), default=0.0),
+    }
+
+
+def _expected_manifest(source: str, fingerprint: dict, res: int, channels: int) -> dict:
+    return {"source": source, **fingerprint, "res": res, "channels": channels, "preprocessing": PREPROCESSING}
+
+
+def _why_stale(manifest_path: Path, tensor_path: Path, expected: dict) -> str | None:
+    """None when the cache matches `expected`, else a short reason for rebuilding it."""
+    if not tensor_path.exists():
+        return "no cache yet"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return f"its manifest {manifest_path.name} is missing or unreadable"
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            return f"{key} changed ({manifest.get(key)!r} → {value!r})"
+    try:
+        images = np.load(tensor_path, mmap_mode="r")
+    except (OSError, ValueError) as error:
+        return f"{tensor_path.name} is corrupt ({error})"
+    want = (manifest.get("images"), expected["res"], expected["res"], expected["channels"])
+    if images.dtype != np.uint8 or images.shape != want:
+        return f"{tensor_path.name} holds {images.dtype} {images.shape}, expected uint8 {want}"
+    return None
+
+
+def _shrink_npy(path: Path, rows: int) -> None:
+    """Cut an .npy file to its first `rows` rows in place (the header keeps its length, padded)."""
+    with open(path, "r+b") as file:
+        version = np.lib.format.read_magic(file)
+        fmt = np.lib.format
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(file)
+        data_start = file.tell()
+        header_start = 10 if version == (1, 0) else 12
+        header = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran_order,
+                       "shape": (rows, *shape[1:])})
+        file.seek(header_start)
+        file.write(header.ljust(data_start - header_start - 1).encode("latin1") + b"\n")
+        file.truncate(data_start + rows * int(np.prod(shape[1:])) * dtype.itemsize)
+
+
+def _write_atomically(path: Path, fill: Callable[[Path], None]) -> None:
+    """Let `fill` write a temporary file beside `path`, then rename it into place."""
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        fill(tmp)
+        with open(tmp, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomically(path: Path, value: dict) -> None:
+    _write_atomically(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2)))
+
+
+def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, channels: int,
+                log: Log = print) -> tuple[int, Counter]:
+    """Decode `files` into the .npy at `tensor_path`; return (images kept, Counter of skip reasons)."""
+    skipped: Counter = Counter()
+    first_skipped: list[str] = []
+    kept = 0
+
+    def fill(tmp: Path) -> None:
+        nonlocal kept
+        shape = (len(files), res, res, channels)
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        bar = tqdm(_decoded(files, res, channels), total=len(files), unit="img", disable=None,
+                   desc=f"caching {folder.name} at {res} px")
+        for path, result in zip(files, bar, strict=True):
+            if isinstance(result, str):
+                skipped[result] += 1
+                if len(first_skipped) < SKIPPED_NAMED:
+                    first_skipped.append(f"{path} ({result})")
+                continue
+            out[kept] = result
+            kept += 1
+        out.flush()
+        del out
+        if kept == 0:
+            raise DataError(
+                f"no usable image in {folder}: {len(files)} files tried, none decoded "
+                f"(e.g. {', '.join(first_skipped)}); point --data at a folder of JPEG/PNG faces"
+            )
+        if kept < len(files):
+            _shrink_npy(tmp, kept)
+
+    _write_atomically(tensor_path, fill)
+    if first_skipped:
+        log(f"skipped {sum(skipped.values())} of {len(files)} files "
+              f"({', '.join(f'{n} {why}' for why, n in skipped.items())}), e.g. {'; '.join(first_skipped)}")
+    return kept, skipped
+
+
+def open_folder(folder: Path, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+    """The cached tensor for `folder`, built or rebuilt first when missing or stale."""
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir():
+        raise DataError(f"--data {folder}: no such folder; give a folder of face images")
+    files = find_images(folder)
+    if not files:
+        raise DataError(f"--data {folder}: no image files (jpg, jpeg, png, bmp, webp, gif) in it or below it")
+    tensor_path, manifest_path = cache_paths(cache_dir, res)
+    expected = _expected_manifest(str(folder), folder_fingerprint(files), res, channels)
+    reason = _why_stale(manifest_path, tensor_path, expected)
+    if reason is None:
+        log(f"using cached {tensor_path} (built from {folder})")
+        manifest = json.loads(manifest_path.read_text())
+    else:
+        if reason != "no cache yet":
+            log(f"rebuilding {tensor_path}: {reason}")
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        kept, skipped = build_cache(folder, files, tensor_path, res, channels, log)
+        manifest = {**expected, "images": kept, "skipped": dict(skipped)}
+        write_json_atomically(manifest_path, manifest)
+        log(f"cached {kept} images in {tensor_path}")
+    return Dataset(np.load(tensor_path, mmap_mode="r"), str(folder), tensor_path, manifest.get("skipped", {}))
+
+
+def open_demo(cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+    """The built-in procedural faces, generated into the cache on first use."""
+    from dcgan_faces import synthetic
+
+    tensor_path, manifest_path = cache_paths(cache_dir, res, stem="synthetic")
+    expected = {"source": "demo", "images": DEMO_IMAGES, "res": res, "channels": channels,
+                "generator_version": getattr(synthetic, "VERSION", 1)}
+    reason = _why_stale(manifest_path, tensor_path, {**expected, "preprocessing": None})
+    if reason is not None:
+        log(f"drawing {DEMO_IMAGES} demo faces at {res} px into {tensor_path} (first use only)")
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        faces = synthetic.make_faces(DEMO_IMAGES, res, seed=0)
+        if channels == 1:
+            faces = np.asarray([np.asarray(Image.fromarray(f).convert("L")) for f in faces])[..., None]
+        _write_atomically(tensor_path, lambda tmp: np.save(tmp, faces))
+        write_json_atomically(manifest_path, {**expected, "preprocessing": None})
+    return Dataset(np.load(tensor_path, mmap_mode="r"), "demo", tensor_path)
+
+
+def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+    """`--data` resolved: a folder, or (none given, no ./face_images) the built-in demo faces."""
+    if data in (None, "demo"):
+        if data is None and DEFAULT_DATA_DIR.is_dir() and find_images(DEFAULT_DATA_DIR):
+            return open_folder(DEFAULT_DATA_DIR, cache_dir, res, channels, log)
+        log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
+        return open_demo(cache_dir, res, channels, log)
+    return open_folder(Path(data), cache_dir, res, channels, log)
+
+
+# ----------------------------------------------------------------------------------------------- batches
+
+class BatchSampler:
+    """Batch k holds positions [k·B, (k+1)·B) of an endless run of shuffled passes over the images.
+
+    Each pass's order comes from (seed, pass number), so a batch depends only on k: resuming needs the
+    iteration count and nothing else. Pixels become float32 in [-1, 1] only here, one batch at a time.
+    """
+
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int):
+        self.images, self.batch_size, self.seed = images, batch_size, seed
+        self._order_pass, self._order = -1, np.empty(0, dtype=np.int64)
+
+    def _pass_order(self, number: int) -> np.ndarray:
+        if number != self._order_pass:
+            self._order = np.random.default_rng([self.seed, number]).permutation(len(self.images))
+            self._order_pass = number
+        return self._order
+
+    def indices(self, k: int) -> np.ndarray:
+        n = len(self.images)
+        positions = np.arange(k * self.batch_size, (k + 1) * self.batch_size)
+        return np.concatenate([self._pass_order(p)[positions[positions // n == p] % n]
+                               for p in np.unique(positions // n)])
+
+    def batch(self, k: int) -> np.ndarray:
+        picked = self.images[np.sort(self.indices(k))]  # sorted: sequential reads from the memmap
+        return picked.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+    def epoch(self, k: int) -> float:
+        """Passes over the images completed after k batches."""
+        return k * self.batch_size / len(self.images)

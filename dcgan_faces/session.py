@@ -1,0 +1,193 @@
+"""One training session: start or resume a run, run the loop, save previews, checkpoints and the generator."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from dcgan_faces import __version__, checkpoint
+from dcgan_faces.config import IDENTITY_FIELDS, TrainConfig
+from dcgan_faces.data import DataError, Dataset, open_dataset
+from dcgan_faces.preview import image_grid, to_uint8
+from dcgan_faces.runfolder import RunFolder
+from dcgan_faces.trainer import Trainer, preview_seeds
+
+HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints")
+POSTFIX_EVERY = 10
+
+
+class SetupError(Exception):
+    """The run cannot start; one line naming the flag or path and what to do."""
+
+
+def _default_out(data: str | None, res: int) -> Path:
+    name = Path(data).expanduser().resolve().name if data not in (None, "demo") else "demo"
+    return Path("runs") / f"{name}_{res}"
+
+
+def _move_aside(run: RunFolder) -> None:
+    if run.path.exists() and any(run.path.iterdir()):
+        aside = run.path.with_name(f"{run.path.name}-{datetime.now():%Y%m%d-%H%M%S}")
+        run.path.rename(aside)
+        print(f"--fresh: moved the earlier run to {aside}")
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise SetupError(f"--out {path} is not writable ({error.strerror}); choose another folder") from None
+
+
+def _resumed_config(state: dict, given: dict, source: str) -> TrainConfig:
+    """The checkpoint's config with the harmless command-line changes applied; conflicts are errors."""
+    saved = TrainConfig.from_dict(state["config"])
+    wanted = {**given}
+    if "data" in wanted:
+        wanted["data"] = _data_key(wanted["data"])
+    conflicts = [f"--{k.replace('_', '-')} {wanted[k]} (the run has {getattr(saved, k)})"
+                 for k in IDENTITY_FIELDS if k in wanted and wanted[k] != getattr(saved, k)]
+    if conflicts:
+        raise SetupError(f"{', '.join(conflicts)} conflicts with the run being resumed from {source}; "
+                         "drop the flag, pick another --out, or pass --fresh")
+    changes = {k: wanted[k] for k in HARMLESS_FIELDS if k in wanted and wanted[k] != getattr(saved, k)}
+    if changes:
+        print("changed for this session: " + ", ".join(f"{k} {getattr(saved, k)} → {v}" for k, v in changes.items()))
+    return dataclasses.replace(saved, **changes)
+
+
+def _data_key(data: str | None) -> str | None:
+    return data if data in (None, "demo") else str(Path(data).expanduser().resolve())
+
+
+class Session:
+    def __init__(self, config: TrainConfig, run: RunFolder, dataset: Dataset, trainer: Trainer, seconds: float):
+        self.config, self.run_folder, self.dataset, self.trainer = config, run, dataset, trainer
+        self.seconds = seconds
+        self.previews = preview_seeds(config)
+        self._pending: list[dict] = []
+
+    # ------------------------------------------------------------------------------------------ set-up
+
+    @classmethod
+    def start(cls, args, given: dict) -> Session:
+        res = given.get("res", TrainConfig.res)
+        run = RunFolder(args.out or _default_out(given.get("data"), res))
+        if args.fresh:
+            _move_aside(run)
+        _check_writable(run.path)
+        found = cls._find_checkpoint(args.resume, run)
+        if found:
+            path, state, arrays = found
+            config = _resumed_config(state, given, str(path))
+        else:
+            config = TrainConfig(**{**given, "data": _data_key(given.get("data"))})
+        try:
+            dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels)
+        except DataError as error:
+            raise SetupError(str(error)) from None
+        config = cls._fit_to_data(config, dataset, args.epochs if not found else None)
+        trainer = Trainer(config, dataset.images)
+        seconds = 0.0
+        if found:
+            checkpoint.restore(trainer.gan, arrays)
+            trainer.iteration, seconds = state["iteration"], state["seconds"]
+            print(f"resuming from iteration {trainer.iteration:,} ({path})")
+        run.create()
+        run.write_config(config)
+        run.truncate_metrics(trainer.iteration)
+        return cls(config, run, dataset, trainer, seconds)
+
+    @staticmethod
+    def _find_checkpoint(resume: Path | None, run: RunFolder):
+        if resume is None:
+            return checkpoint.read_latest(run.checkpoints)
+        if not resume.is_file():
+            raise SetupError(f"--resume {resume}: no such checkpoint file")
+        try:
+            return (resume, *checkpoint.read(resume))
+        except checkpoint.CheckpointError as error:
+            raise SetupError(f"--resume: {error}") from None
+
+    @staticmethod
+    def _fit_to_data(config: TrainConfig, dataset: Dataset, epochs: float | None) -> TrainConfig:
+        n = len(dataset.images)
+        if config.batch_size > n:
+            raise SetupError(f"--batch-size {config.batch_size} is larger than the {n} images; use at most {n}")
+        steps = math.ceil(epochs * n / config.batch_size) if epochs else config.steps
+        return dataclasses.replace(config, data=dataset.source, steps=steps)
+
+    # ------------------------------------------------------------------------------------------- loop
+
+    def run(self, stop) -> int:
+        """Train up to config.steps or until `stop.signal`; returns the process exit code."""
+        trainer, config = self.trainer, self.config
+        if trainer.iteration == 0:
+            self.save_preview()
+        bar = tqdm(total=config.steps, initial=trainer.iteration, unit="it", dynamic_ncols=True, disable=None)
+        started = time.perf_counter() - self.seconds
+        while trainer.iteration < config.steps and stop.signal is None:
+            figures = trainer.step()
+            k = trainer.iteration
+            self.seconds = time.perf_counter() - started
+            self._pending.append({"iteration": k, "epoch": round(trainer.epoch, 4), **figures,
+                                  "seconds": round(self.seconds, 3)})
+            bar.update()
+            if k % POSTFIX_EVERY == 0:
+                bar.set_postfix({name: f"{value:.3f}" for name, value in figures.items()}, refresh=False)
+            if k % config.save_every == 0:
+                self.save_preview()
+            if k % config.checkpoint_interval == 0:
+                self.save_checkpoint()
+        bar.close()
+        return self.finish(stop.signal)
+
+    def finish(self, stopped_by: int | None) -> int:
+        k = self.trainer.iteration
+        if not self.run_folder.preview_path(k).exists():
+            self.save_preview()
+        if not (self.run_folder.checkpoints / f"ckpt-{k:08d}.npz").exists():
+            self.save_checkpoint()
+        self.run_folder.save_generator(self.trainer.gan.generator)
+        where = self.run_folder.path
+        if stopped_by is not None:
+            print(f"stopped at iteration {k:,}: checkpoint, grid and generator saved in {where}. "
+                  "Run the same command to resume.")
+            return 128 + stopped_by
+        print(f"done: {k:,} iterations; generator saved as {self.run_folder.generator_path}")
+        return 0
+
+    # ---------------------------------------------------------------------------------------- outputs
+
+    def flush_metrics(self) -> None:
+        if self._pending:
+            self.run_folder.append_metrics(self._pending)
+            self._pending = []
+
+    def save_preview(self) -> None:
+        images = to_uint8(self.trainer.generate(self.previews))
+        grid = image_grid(images, self.config.preview_rows, self.config.preview_cols)
+        self.run_folder.save_preview(grid, self.trainer.iteration)
+        self.flush_metrics()
+
+    def save_checkpoint(self) -> None:
+        self.flush_metrics()
+        state = {
+            "iteration": self.trainer.iteration,
+            "epoch": self.trainer.epoch,
+            "seconds": self.seconds,
+            "config": dataclasses.asdict(self.config),
+            "version": __version__,
+        }
+        checkpoint.save(self.run_folder.checkpoints, self.trainer.gan, state, self.config.keep_checkpoints,
+                        extra={"preview_seeds": self.previews})
+

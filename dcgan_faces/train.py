@@ -1,0 +1,117 @@
+"""`python -m dcgan_faces.train`: train the faces DCGAN; re-running the same command resumes the run."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import signal
+import sys
+from pathlib import Path
+
+from dcgan_faces import __version__
+from dcgan_faces.config import TrainConfig, upsampling_plan
+
+DEFAULTS = TrainConfig()
+
+EPILOG = """\
+Iterations and epochs: one iteration trains D on one real and one fake batch and G on one batch. An epoch
+is one pass over the cached images (images / batch size iterations). The course notebook's "EPOCHS = 10000,
+SAVE_FREQ = 100" counted iterations: reproduce it with --steps 10000 --save-every 100 (the defaults).
+
+Resuming: re-run the same command (same --out) and training continues from the newest checkpoint, with the
+same preview faces and continuous numbering. --fresh moves an earlier run aside and starts over.
+"""
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def resolution(text: str) -> int:
+    value = int(text)
+    try:
+        upsampling_plan(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--res {value} ")) from None
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m dcgan_faces.train", description=__doc__, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = DEFAULTS
+    p.add_argument("--res", type=resolution, help=f"image size in px: any multiple of 4 from 16 (default {d.res})")
+    p.add_argument("--data", help="folder of face images (searched recursively); default ./face_images if it "
+                                  "exists, else the built-in demo faces")
+    p.add_argument("--cache-dir", type=Path, default=Path("data_cache"),
+                   help="where the preprocessed .npy tensor is kept (default data_cache/; may be on Drive)")
+    p.add_argument("--out", type=Path, help="run folder (default runs/<data name>_<res>)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=positive_int, help=f"iterations in total (default {d.steps})")
+    length.add_argument("--epochs", type=positive_float, help="passes over the images in total (instead of --steps)")
+    p.add_argument("--batch-size", type=positive_int, help=f"default {d.batch_size}")
+    p.add_argument("--save-every", type=positive_int,
+                   help=f"iterations between preview grids, like the notebook's SAVE_FREQ (default {d.save_every})")
+    p.add_argument("--checkpoint-every", type=positive_int, help="iterations between checkpoints "
+                                                                 "(default: with every preview grid)")
+    p.add_argument("--keep-checkpoints", type=positive_int,
+                   help=f"newest checkpoints kept (default {d.keep_checkpoints})")
+    p.add_argument("--seed-size", type=positive_int, help=f"length of the latent seed vector (default {d.seed_size})")
+    p.add_argument("--seed", type=int, help=f"random seed: fixes the preview faces and the run (default {d.seed})")
+    p.add_argument("--lr", type=positive_float, help=f"Adam learning rate for D and G (default {d.lr})")
+    p.add_argument("--beta1", type=float, help=f"Adam beta_1 (default {d.beta1})")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--fresh", action="store_true", help="start over: an existing run in --out is moved aside")
+    start.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="resume from this checkpoint file")
+    p.add_argument("--version", action="version", version=f"dcgan_faces {__version__}")
+    return p
+
+
+def given_settings(args: argparse.Namespace) -> dict:
+    """TrainConfig fields the user set on the command line."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
+
+
+class StopRequest:
+    """Turns SIGINT and SIGTERM (Ctrl-C, a Colab disconnect) into a flag the loop checks between steps."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        self.signal = signum
+        print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from dcgan_faces.session import Session, SetupError
+
+    try:
+        session = Session.start(args, given_settings(args))
+    except SetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return session.run(StopRequest())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The combined-model `train_on_batch` loop: D on a real batch, D on a fake batch, G through frozen D."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dcgan_faces.config import TrainConfig
+from dcgan_faces.data import BatchSampler
+from dcgan_faces.models import GAN, build_gan
+
+TRAINING_SEEDS, PREVIEW_SEEDS = 1, 2  # independent random streams derived from --seed
+
+
+def latent_seeds(config: TrainConfig, stream: int, index: int, count: int) -> np.ndarray:
+    """Normal seeds (count, seed_size) that depend only on (--seed, stream, index)."""
+    rng = np.random.default_rng([config.seed, stream, index])
+    return rng.standard_normal((count, config.seed_size), dtype=np.float32)
+
+
+def preview_seeds(config: TrainConfig) -> np.ndarray:
+    """The fixed seeds of the preview grid: the same faces in every grid of every run with this --seed."""
+    return latent_seeds(config, PREVIEW_SEEDS, 0, config.preview_rows * config.preview_cols)
+
+
+class Trainer:
+    """Owns the models and the iteration counter; `step()` runs one iteration of the notebook's loop.
+
+    Every random draw is a function of (--seed, iteration): the real batch, the latent seeds, and the
+    dropout masks (whose generator states live in the models' variables and so in each checkpoint). That
+    makes a resumed run continue exactly where an uninterrupted one would have been.
+    """
+
+    def __init__(self, config: TrainConfig, images: np.ndarray):
+        import keras
+
+        keras.utils.set_random_seed(config.seed)
+        self.config = config
+        self.gan: GAN = build_gan(config.res, config.seed_size, config.channels, config.lr, config.beta1)
+        self.sampler = BatchSampler(images, config.batch_size, config.seed)
+        self.iteration = 0
+        self.real_labels = np.ones((config.batch_size, 1), dtype=np.float32)
+        self.fake_labels = np.zeros((config.batch_size, 1), dtype=np.float32)
+        self._build_optimizers()
+
+    def _build_optimizers(self) -> None:
+        """Create the optimizers' slots up front, so that a checkpoint can be restored into them."""
+        gan = self.gan
+        gan.discriminator.trainable = True
+        gan.discriminator.optimizer.build(gan.discriminator.trainable_variables)
+        gan.discriminator.trainable = False
+        gan.combined.optimizer.build(gan.combined.trainable_variables)
+
+    @property
+    def epoch(self) -> float:
+        return self.sampler.epoch(self.iteration)
+
+    def step(self) -> dict[str, float]:
+        """One iteration; returns the notebook's four figures (D's averaged over its real and fake steps)."""
+        gan, k = self.gan, self.iteration
+        real = self.sampler.batch(k)
+        seeds = latent_seeds(self.config, TRAINING_SEEDS, k, self.config.batch_size)
+        fake = gan.generator.predict_on_batch(seeds)
+
+        gan.discriminator.trainable = True
+        d_real = gan.discriminator.train_on_batch(real, self.real_labels)
+        d_fake = gan.discriminator.train_on_batch(fake, self.fake_labels)
+        gan.discriminator.trainable = False
+        g_loss, g_acc = gan.combined.train_on_batch(seeds, self.real_labels)
+
+        self.iteration += 1
+        return {
+            "d_loss": 0.5 * (d_real[0] + d_fake[0]),
+            "d_acc": 0.5 * (d_real[1] + d_fake[1]),
+            "g_loss": g_loss,
+            "g_acc": g_acc,
+        }
+
+    def generate(self, seeds: np.ndarray) -> np.ndarray:
+        """Generator output in [-1, 1] for `seeds`, in inference mode (BatchNorm on moving averages)."""
+        return np.asarray(self.gan.generator.predict_on_batch(seeds))
