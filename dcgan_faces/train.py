@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: hide its C++ log noise
+
 import argparse
 import dataclasses
 import math
@@ -89,10 +93,19 @@ def given_settings(args: argparse.Namespace) -> dict:
 class StopRequest:
     """Turns SIGINT and SIGTERM (Ctrl-C, a Colab disconnect) into a flag the loop checks between steps."""
 
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
     def __init__(self):
         self.signal: int | None = None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
+        self._previous = {}
+
+    def __enter__(self) -> StopRequest:
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
     def _handle(self, signum, frame):
         if self.signal is not None:  # a second Ctrl-C: stop at once
@@ -110,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return session.run(StopRequest())
+    with StopRequest() as stop:
+        return session.run(stop)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,36 @@
+"""`python -m dcgan_faces.prepare`: build (or check) the cached training tensor without training."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dcgan_faces.config import upsampling_plan
+from dcgan_faces.data import DataError, open_dataset
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dcgan_faces.prepare", description=__doc__)
+    p.add_argument("--data", help="folder of face images (default ./face_images, else the built-in demo faces)")
+    p.add_argument("--res", type=int, default=64, help="image size in px (default 64)")
+    p.add_argument("--cache-dir", type=Path, default=Path("data_cache"), help="default data_cache/")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        upsampling_plan(args.res)
+        dataset = open_dataset(args.data, args.cache_dir, args.res)
+    except (ValueError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    images = dataset.images
+    print(f"{dataset.cache_path}: {len(images):,} images of {images.shape[1]}×{images.shape[2]} px, "
+          f"{images.nbytes / 2**20:,.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

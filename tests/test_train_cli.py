@@ -1,0 +1,141 @@
+"""`python -m dcgan_faces.train` end to end on tiny data: outputs, resume, bad flags, signals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan_faces import train
+
+TINY = ["--res", "32", "--batch-size", "8", "--save-every", "2"]
+
+
+def run_train(face_folder, tmp_path, *extra):
+    args = [*TINY, "--data", str(face_folder), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    return train.main([*args, *extra])
+
+
+def test_help_says_what_an_epoch_is_and_how_to_get_the_notebook_schedule(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--res", "--data", "--cache-dir", "--out", "--epochs", "--steps", "--batch-size", "--save-every",
+                 "--seed-size", "--seed", "--lr", "--beta1", "--fresh", "--resume"):
+        assert flag in text
+    assert "one pass over the cached images" in text and "SAVE_FREQ" in text
+
+
+def test_a_short_run_writes_grids_metrics_config_and_a_reloadable_generator(face_folder, tmp_path):
+    assert run_train(face_folder, tmp_path, "--steps", "4") == 0
+    run = tmp_path / "run"
+    grids = sorted((run / "previews").glob("iter-*.png"))
+    assert [g.name for g in grids] == ["iter-00000000.png", "iter-00000002.png", "iter-00000004.png"]
+    margin, res = 16, 32
+    assert Image.open(grids[-1]).size == (margin + 7 * (res + margin), margin + 4 * (res + margin))
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [1, 2, 3, 4]
+    assert set(rows[0]) >= {"iteration", "epoch", "d_loss", "d_acc", "g_loss", "g_acc", "seconds"}
+    assert rows[-1]["epoch"] == pytest.approx(4 * 8 / 24, abs=1e-3)
+    config = json.loads((run / "config.json").read_text())
+    assert config["res"] == 32 and config["steps"] == 4 and config["data"] == str(face_folder.resolve())
+    generator = keras.models.load_model(run / "generator.keras")
+    assert generator.output.shape == (None, 32, 32, 3)
+
+
+def test_same_seed_previews_the_same_faces(face_folder, tmp_path):
+    assert run_train(face_folder, tmp_path / "a", "--steps", "1", "--seed", "3") == 0
+    assert run_train(face_folder, tmp_path / "b", "--steps", "1", "--seed", "3") == 0
+    first = np.asarray(Image.open(tmp_path / "a/run/previews/iter-00000000.png"))
+    np.testing.assert_array_equal(first, np.asarray(Image.open(tmp_path / "b/run/previews/iter-00000000.png")))
+
+
+def test_rerunning_resumes_and_equals_an_uninterrupted_run(face_folder, tmp_path, capsys):
+    assert run_train(face_folder, tmp_path / "once", "--steps", "6") == 0
+    assert run_train(face_folder, tmp_path / "twice", "--steps", "4") == 0
+    capsys.readouterr()
+    assert run_train(face_folder, tmp_path / "twice", "--steps", "6") == 0
+    out = capsys.readouterr().out
+    assert "resuming from iteration 4" in out and "steps 4 → 6" in out
+    once, twice = tmp_path / "once/run", tmp_path / "twice/run"
+    rows = [json.loads(line)["iteration"] for line in (twice / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [1, 2, 3, 4, 5, 6]
+    assert (twice / "previews/iter-00000006.png").exists()
+    for a, b in zip(keras.models.load_model(once / "generator.keras").weights,
+                    keras.models.load_model(twice / "generator.keras").weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_conflicting_settings_on_resume_are_refused(face_folder, tmp_path, capsys):
+    assert run_train(face_folder, tmp_path, "--steps", "2") == 0
+    capsys.readouterr()
+    assert run_train(face_folder, tmp_path, "--steps", "4", "--seed-size", "50") == 2
+    error = capsys.readouterr().err
+    assert "--seed-size 50" in error and "(the run has 100)" in error and "--fresh" in error
+
+
+def test_fresh_moves_the_earlier_run_aside(face_folder, tmp_path):
+    assert run_train(face_folder, tmp_path, "--steps", "2") == 0
+    assert run_train(face_folder, tmp_path, "--steps", "2", "--fresh") == 0
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("run-")]
+    assert len(moved) == 1 and (moved[0] / "generator.keras").exists()
+
+
+def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(face_folder, tmp_path, capsys):
+    assert run_train(face_folder, tmp_path, "--steps", "4") == 0
+    newest = tmp_path / "run/checkpoints/ckpt-00000004.npz"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    capsys.readouterr()
+    assert run_train(face_folder, tmp_path, "--steps", "4") == 0
+    out = capsys.readouterr().out
+    assert "ckpt-00000004.npz is damaged" in out and "resuming from iteration 2" in out
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--res", "30"], "--res"),
+    (["--steps", "0"], "--steps"),
+    (["--batch-size", "-3"], "--batch-size"),
+    (["--lr", "nan"], "--lr"),
+])
+def test_impossible_values_fail_fast_with_exit_code_2(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(flags)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_setup_errors_are_one_line_with_exit_code_2(face_folder, tmp_path, capsys):
+    assert run_train(face_folder, tmp_path, "--batch-size", "64") == 2
+    assert "--batch-size 64 is larger than the 24 images" in capsys.readouterr().err
+    assert train.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
+    error = capsys.readouterr().err
+    assert "--data" in error and "no such folder" in error and error.count("\n") == 1
+
+
+def test_sigterm_saves_a_checkpoint_that_resumes(face_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "dcgan_faces.train", *TINY, "--steps", "100000", "--data", str(face_folder),
+               "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while not list(out.glob("checkpoints/ckpt-*.npz")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, output
+    checkpoints = sorted((out / "checkpoints").glob("ckpt-*.npz"))
+    stopped_at = int(checkpoints[-1].stem.split("-")[1])
+    assert stopped_at >= 2 and f"stopped at iteration {stopped_at:,}" in output
+    assert (out / "generator.keras").exists()
+    capsys.readouterr()
+    assert run_train(face_folder, tmp_path, "--steps", str(stopped_at + 1)) == 0
+    assert f"resuming from iteration {stopped_at:,}" in capsys.readouterr().out

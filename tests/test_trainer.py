@@ -1,0 +1,84 @@
+"""The combined-model loop on real weights: who learns on which step, and exact resumption."""
+
+import numpy as np
+import pytest
+
+from dcgan_faces import checkpoint
+from dcgan_faces.config import TrainConfig
+from dcgan_faces.trainer import Trainer, preview_seeds
+
+CONFIG = TrainConfig(res=32, batch_size=8, seed=5)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+
+
+def _values(variables):
+    return [np.array(v.numpy(), copy=True) for v in variables]
+
+
+def _changed(before, variables):
+    return [not np.array_equal(old, v.numpy()) for old, v in zip(before, variables, strict=True)]
+
+
+def test_d_learns_on_d_steps_and_only_g_learns_on_combined_steps(images, monkeypatch):
+    trainer = Trainer(CONFIG, images)
+    gan = trainer.gan
+    seen = {"d": 0, "combined": 0}
+    d_train, combined_train = gan.discriminator.train_on_batch, gan.combined.train_on_batch
+
+    def watched_d_step(*args, **kwargs):
+        trainable_before = _values(gan.discriminator.trainable_variables)
+        result = d_train(*args, **kwargs)
+        assert all(_changed(trainable_before, gan.discriminator.trainable_variables)), "every D weight moves"
+        seen["d"] += 1
+        return result
+
+    def watched_combined_step(*args, **kwargs):
+        # weights: trainable ones and BatchNorm's moving statistics (not the dropout RNG states, which advance)
+        d_before, g_before = _values(gan.discriminator.weights), _values(gan.generator.trainable_variables)
+        result = combined_train(*args, **kwargs)
+        assert not any(_changed(d_before, gan.discriminator.weights)), "D (moving statistics too) is frozen"
+        assert all(_changed(g_before, gan.generator.trainable_variables)), "every G weight moves"
+        seen["combined"] += 1
+        return result
+
+    monkeypatch.setattr(gan.discriminator, "train_on_batch", watched_d_step)
+    monkeypatch.setattr(gan.combined, "train_on_batch", watched_combined_step)
+    for _ in range(3):
+        figures = trainer.step()
+        assert all(np.isfinite(list(figures.values())))
+    assert seen == {"d": 6, "combined": 3}
+    assert trainer.iteration == 3
+
+
+def test_preview_seeds_are_fixed_by_the_seed():
+    np.testing.assert_array_equal(preview_seeds(CONFIG), preview_seeds(TrainConfig(res=64, seed=5)))
+    assert preview_seeds(CONFIG).shape == (28, 100)
+    assert not np.array_equal(preview_seeds(CONFIG), preview_seeds(TrainConfig(seed=6)))
+
+
+def test_resuming_from_a_checkpoint_gives_the_same_weights_as_not_stopping(images, tmp_path):
+    straight = Trainer(CONFIG, images)
+    for _ in range(5):
+        straight.step()
+
+    first = Trainer(CONFIG, images)
+    for _ in range(3):
+        first.step()
+    path = checkpoint.save(tmp_path, first.gan, {"iteration": first.iteration})
+    del first
+
+    resumed = Trainer(CONFIG, images)
+    state, arrays = checkpoint.read(path)
+    checkpoint.restore(resumed.gan, arrays)
+    resumed.iteration = state["iteration"]
+    for _ in range(2):
+        resumed.step()
+
+    for model in ("generator", "discriminator"):
+        a, b = getattr(straight.gan, model).variables, getattr(resumed.gan, model).variables
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=f"{model} {x.path}")
