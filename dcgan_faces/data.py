@@ -6,6 +6,7 @@ while the manifest still matches the folder: same files, sizes, modification tim
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -24,6 +25,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
 # Bump when the pixels a given file turns into change, so that old caches are rebuilt.
 PREPROCESSING = {"version": 1, "orientation": "exif", "crop": "centre square", "resize": "lanczos"}
 DEFAULT_DATA_DIR = Path("face_images")
+GDRIVE_PREFIX = "gdrive:"
 DEMO_IMAGES = 2_000
 SERIAL_BELOW = 256  # folders smaller than this are decoded in-process: a pool costs more than it saves
 SKIPPED_NAMED = 5
@@ -234,29 +236,82 @@ def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, ch
     return kept, skipped
 
 
-def open_folder(folder: Path, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
-    """The cached tensor for `folder`, built or rebuilt first when missing or stale."""
-    folder = Path(folder).expanduser().resolve()
-    if not folder.is_dir():
-        raise DataError(f"--data {folder}: no such folder; give a folder of face images")
-    files = find_images(folder)
-    if not files:
-        raise DataError(f"--data {folder}: no image files (jpg, jpeg, png, bmp, webp, gif) in it or below it")
-    tensor_path, manifest_path = cache_paths(cache_dir, res)
-    expected = _expected_manifest(str(folder), folder_fingerprint(files), res, channels)
+def _open_cached(tensor_path: Path, manifest_path: Path, expected: dict, build: Callable[[], dict],
+                 log: Log) -> tuple[np.ndarray, dict]:
+    """The memory-mapped cache when its manifest matches `expected`; else `build()` it first.
+
+    `build` writes the tensor and returns the manifest's extra entries (image count, skip reasons).
+    """
     reason = _why_stale(manifest_path, tensor_path, expected)
     if reason is None:
-        log(f"using cached {tensor_path} (built from {folder})")
+        log(f"using cached {tensor_path} (built from {expected['source']})")
         manifest = json.loads(manifest_path.read_text())
     else:
         if reason != "no cache yet":
             log(f"rebuilding {tensor_path}: {reason}")
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        kept, skipped = build_cache(folder, files, tensor_path, res, channels, log)
-        manifest = {**expected, "images": kept, "skipped": dict(skipped)}
+        tensor_path.parent.mkdir(parents=True, exist_ok=True)
+        manifest = {**expected, **build()}
         write_json_atomically(manifest_path, manifest)
-        log(f"cached {kept} images in {tensor_path}")
-    return Dataset(np.load(tensor_path, mmap_mode="r"), str(folder), tensor_path, manifest.get("skipped", {}))
+        log(f"cached {manifest['images']} images in {tensor_path}")
+    from dcgan_faces.drive import local_copy
+
+    return np.load(local_copy(tensor_path), mmap_mode="r"), manifest
+
+
+def _build_from_folder(folder: Path, files: list[Path], tensor_path: Path, res: int, channels: int,
+                       log: Log) -> dict:
+    kept, skipped = build_cache(folder, files, tensor_path, res, channels, log)
+    return {"images": kept, "skipped": dict(skipped)}
+
+
+def _image_files(folder: Path, flag: str = "--data") -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"{flag} {folder}: no such folder; give a folder of face images")
+    files = find_images(folder)
+    if not files:
+        raise DataError(f"{flag} {folder}: no image files (jpg, jpeg, png, bmp, webp, gif) in it or below it")
+    return files
+
+
+def open_folder(folder: Path, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+    """The cached tensor for `folder`, built or rebuilt first when missing or stale."""
+    folder = Path(folder).expanduser().resolve()
+    files = _image_files(folder)
+    tensor_path, manifest_path = cache_paths(cache_dir, res)
+    expected = _expected_manifest(str(folder), folder_fingerprint(files), res, channels)
+    images, manifest = _open_cached(
+        tensor_path, manifest_path, expected,
+        lambda: _build_from_folder(folder, files, tensor_path, res, channels, log), log)
+    return Dataset(images, str(folder), tensor_path, manifest.get("skipped", {}))
+
+
+def open_gdrive(id_or_url: str, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+    """Images from a Google Drive file, archive or folder; nothing is downloaded when their cache exists.
+
+    A Drive id names fixed content, so the cache is matched by id alone: a new Colab session with the cache
+    on Drive starts training without downloading or unpacking anything.
+    """
+    from dcgan_faces import drive
+
+    try:
+        _, file_id = drive.parse_gdrive(id_or_url)
+    except drive.FetchError as error:
+        raise DataError(f"--gdrive: {error}") from None
+    source = GDRIVE_PREFIX + file_id
+    tensor_path, manifest_path = cache_paths(cache_dir, res)
+    expected = _expected_manifest(source, {}, res, channels)
+
+    def download_and_build() -> dict:
+        try:
+            folder = drive.fetch_gdrive(id_or_url, Path(cache_dir) / "downloads")
+        except drive.FetchError as error:
+            raise DataError(f"--gdrive: {error}") from None
+        return _build_from_folder(folder, _image_files(folder, "--gdrive"), tensor_path, res, channels, log)
+
+    if _why_stale(manifest_path, tensor_path, expected) is None:
+        log(f"resuming from cached data: {tensor_path} holds {source}; nothing to download")
+    images, manifest = _open_cached(tensor_path, manifest_path, expected, download_and_build, log)
+    return Dataset(images, source, tensor_path, manifest.get("skipped", {}))
 
 
 def open_demo(cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
@@ -279,12 +334,15 @@ def open_demo(cache_dir: Path, res: int, channels: int = 3, log: Log = print) ->
 
 
 def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
-    """`--data` resolved: a folder, or (none given, no ./face_images) the built-in demo faces."""
+    """`--data` resolved: a folder, "gdrive:ID_OR_URL", or (none given, no ./face_images) the demo faces."""
     if data in (None, "demo"):
         if data is None and DEFAULT_DATA_DIR.is_dir() and find_images(DEFAULT_DATA_DIR):
             return open_folder(DEFAULT_DATA_DIR, cache_dir, res, channels, log)
         log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
         return open_demo(cache_dir, res, channels, log)
+    if data.startswith(GDRIVE_PREFIX):
+        dataset = open_gdrive(data.removeprefix(GDRIVE_PREFIX), cache_dir, res, channels, log)
+        return dataclasses.replace(dataset, source=data)
     return open_folder(Path(data), cache_dir, res, channels, log)
 
 

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from dcgan_faces.config import upsampling_plan
-from dcgan_faces.data import DataError, open_dataset
+from dcgan_faces.data import GDRIVE_PREFIX, DataError, open_dataset
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dcgan_faces.prepare", description=__doc__)
-    p.add_argument("--data", help="folder of face images (default ./face_images, else the built-in demo faces)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--data", help="folder of face images (default ./face_images, else the built-in demo faces)")
+    source.add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder URL")
     p.add_argument("--res", type=int, default=64, help="image size in px (default 64)")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"), help="default data_cache/")
     return p
@@ -22,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         upsampling_plan(args.res)
-        dataset = open_dataset(args.data, args.cache_dir, args.res)
+        data = GDRIVE_PREFIX + args.gdrive if args.gdrive else args.data
+        dataset = open_dataset(data, args.cache_dir, args.res)
     except (ValueError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

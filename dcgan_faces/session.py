@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
-from dcgan_faces import __version__, checkpoint
+from dcgan_faces import __version__, checkpoint, drive
 from dcgan_faces.config import IDENTITY_FIELDS, TrainConfig
-from dcgan_faces.data import DataError, Dataset, open_dataset
+from dcgan_faces.data import GDRIVE_PREFIX, DataError, Dataset, open_dataset
 from dcgan_faces.preview import image_grid, to_uint8
 from dcgan_faces.runfolder import RunFolder
 from dcgan_faces.trainer import Trainer, preview_seeds
@@ -27,7 +28,12 @@ class SetupError(Exception):
 
 
 def _default_out(data: str | None, res: int) -> Path:
-    name = Path(data).expanduser().resolve().name if data not in (None, "demo") else "demo"
+    if data in (None, "demo"):
+        name = "demo"
+    elif data.startswith(GDRIVE_PREFIX):
+        name = "gdrive"
+    else:
+        name = Path(data).expanduser().resolve().name
     return Path("runs") / f"{name}_{res}"
 
 
@@ -66,7 +72,9 @@ def _resumed_config(state: dict, given: dict, source: str) -> TrainConfig:
 
 
 def _data_key(data: str | None) -> str | None:
-    return data if data in (None, "demo") else str(Path(data).expanduser().resolve())
+    if data in (None, "demo") or data.startswith(GDRIVE_PREFIX):
+        return data
+    return str(Path(data).expanduser().resolve())
 
 
 class Session:
@@ -82,6 +90,8 @@ class Session:
     def start(cls, args, given: dict) -> Session:
         res = given.get("res", TrainConfig.res)
         run = RunFolder(args.out or _default_out(given.get("data"), res))
+        if drive.in_colab() and not drive.is_slow_mount(run.path):
+            print(drive.colab_advice())
         if args.fresh:
             _move_aside(run)
         _check_writable(run.path)
@@ -188,6 +198,8 @@ class Session:
             "config": dataclasses.asdict(self.config),
             "version": __version__,
         }
-        checkpoint.save(self.run_folder.checkpoints, self.trainer.gan, state, self.config.keep_checkpoints,
-                        extra={"preview_seeds": self.previews})
+        folder = self.run_folder.checkpoints
+        staging = Path(tempfile.gettempdir()) if drive.is_slow_mount(folder) else None
+        checkpoint.save(folder, self.trainer.gan, state, self.config.keep_checkpoints,
+                        extra={"preview_seeds": self.previews}, staging=staging)
 

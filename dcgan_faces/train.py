@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dcgan_faces import __version__
 from dcgan_faces.config import TrainConfig, upsampling_plan
+from dcgan_faces.data import GDRIVE_PREFIX
 
 DEFAULTS = TrainConfig()
 
@@ -58,8 +59,11 @@ def parser() -> argparse.ArgumentParser:
     )
     d = DEFAULTS
     p.add_argument("--res", type=resolution, help=f"image size in px: any multiple of 4 from 16 (default {d.res})")
-    p.add_argument("--data", help="folder of face images (searched recursively); default ./face_images if it "
-                                  "exists, else the built-in demo faces")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--data", help="folder of face images (searched recursively); default ./face_images if it "
+                                       "exists, else the built-in demo faces")
+    source.add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder URL of the "
+                        "images (a zip/tar is unpacked); downloaded once into --cache-dir")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"),
                    help="where the preprocessed .npy tensor is kept (default data_cache/; may be on Drive)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<data name>_<res>)")
@@ -87,7 +91,10 @@ def parser() -> argparse.ArgumentParser:
 def given_settings(args: argparse.Namespace) -> dict:
     """TrainConfig fields the user set on the command line."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if args.gdrive:
+        given["data"] = GDRIVE_PREFIX + args.gdrive
+    return given
 
 
 class StopRequest:
