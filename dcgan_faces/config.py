@@ -29,6 +29,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     seed: int = 0
     data: str = "demo"
+    min_size: int = 0  # skip images whose short side is smaller; 0: upscale them
+    on_nan: str = "stop"  # or "rollback"
     preview_rows: int = 4
     preview_cols: int = 7
 

@@ -52,12 +52,21 @@ class Dataset:
 # ---------------------------------------------------------------------------------------------- decoding
 
 def find_images(folder: Path) -> list[Path]:
-    """Image files under `folder`, recursively, in a stable order. Symlinked folders are not followed."""
+    """Image files under `folder`, recursively, in a stable order: known suffixes, and files with none.
+
+    Symlinked folders are not followed (no loops); hidden files are ignored.
+    """
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        found.extend(Path(root, f) for f in sorted(files) if Path(f).suffix.lower() in IMAGE_SUFFIXES)
+        found.extend(Path(root, f) for f in sorted(files)
+                     if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES | {""})
     return found
+
+
+def shown(path: Path) -> str:
+    """A path as printable text, even when its name is not valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -81,30 +90,34 @@ def _centre_square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
-def load_image(path: Path, res: int, channels: int = 3) -> np.ndarray:
-    """One file → uint8 (res, res, channels): EXIF-oriented, RGB, centre-cropped square, Lanczos-resized."""
+def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np.ndarray:
+    """One file → uint8 (res, res, channels): EXIF-oriented, RGB, centre-cropped square, Lanczos-resized.
+
+    Smaller images are upscaled, unless their short side is under `min_size`. Raises SkippedImage.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                if min(image.size) < min_size:
+                    raise SkippedImage("smaller than --min-size")
                 # JPEG draft mode decodes at 1/2, 1/4 or 1/8 size straight from the DCT: much faster on
                 # large photos, and still at least twice the target size, so Lanczos does the final step.
                 image.draft("RGB", (2 * res, 2 * res))
                 image = ImageOps.exif_transpose(image)  # loads the first frame of animated files
-                image = _to_rgb(image)
+                image = _centre_square(_to_rgb(image)).resize((res, res), Image.Resampling.LANCZOS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise SkippedImage("too many pixels") from error
     except (UnidentifiedImageError, SyntaxError) as error:
         raise SkippedImage("not an image") from error
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, TypeError, MemoryError) as error:
         raise SkippedImage("unreadable") from error
-    image = _centre_square(image).resize((res, res), Image.Resampling.LANCZOS)
     if channels == 1:
         image = image.convert("L")
     return np.asarray(image, dtype=np.uint8).reshape(res, res, channels)
 
 
-def _decode(job: tuple[Path, int, int]) -> np.ndarray | str:
+def _decode(job: tuple[Path, int, int, int]) -> np.ndarray | str:
     """Pool worker: the image, or the reason it was skipped."""
     try:
         return load_image(*job)
@@ -112,8 +125,8 @@ def _decode(job: tuple[Path, int, int]) -> np.ndarray | str:
         return skipped.args[0]
 
 
-def _decoded(files: list[Path], res: int, channels: int) -> Iterable[np.ndarray | str]:
-    jobs = [(path, res, channels) for path in files]
+def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Iterable[np.ndarray | str]:
+    jobs = [(path, res, channels, min_size) for path in files]
     workers = os.cpu_count() or 1
     if len(files) < SERIAL_BELOW or workers == 1:
         yield from map(_decode, jobs)
@@ -131,18 +144,27 @@ def cache_paths(cache_dir: Path, res: int, stem: str = "training_data") -> tuple
     return base.with_suffix(".npy"), base.with_suffix(".json")
 
 
+def _stat(path: Path) -> tuple[int, float]:
+    try:
+        info = path.stat()
+    except OSError:  # a broken link or a link loop: it is counted as unreadable when decoded
+        return 0, 0.0
+    return info.st_size, info.st_mtime
+
+
 def folder_fingerprint(files: list[Path]) -> dict:
     """Cheap identity of a folder's images: count, total bytes, newest modification time."""
-    stats = [path.stat() for path in files]
+    stats = [_stat(path) for path in files]
     return {
         "files": len(files),
-        "bytes": sum(s.st_size for s in stats),
-        "newest_mtime": max((s.st_mtime for s in stats), default=0.0),
+        "bytes": sum(size for size, _ in stats),
+        "newest_mtime": max((mtime for _, mtime in stats), default=0.0),
     }
 
 
-def _expected_manifest(source: str, fingerprint: dict, res: int, channels: int) -> dict:
-    return {"source": source, **fingerprint, "res": res, "channels": channels, "preprocessing": PREPROCESSING}
+def _expected_manifest(source: str, fingerprint: dict, res: int, channels: int, min_size: int = 0) -> dict:
+    return {"source": source, **fingerprint, "res": res, "channels": channels,
+            "preprocessing": {**PREPROCESSING, "min_size": min_size}}
 
 
 def _why_stale(manifest_path: Path, tensor_path: Path, expected: dict) -> str | None:
@@ -199,7 +221,7 @@ def write_json_atomically(path: Path, value: dict) -> None:
 
 
 def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, channels: int,
-                log: Log = print) -> tuple[int, Counter]:
+                log: Log = print, min_size: int = 0) -> tuple[int, Counter]:
     """Decode `files` into the .npy at `tensor_path`; return (images kept, Counter of skip reasons)."""
     skipped: Counter = Counter()
     first_skipped: list[str] = []
@@ -209,13 +231,13 @@ def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, ch
         nonlocal kept
         shape = (len(files), res, res, channels)
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-        bar = tqdm(_decoded(files, res, channels), total=len(files), unit="img", disable=None,
+        bar = tqdm(_decoded(files, res, channels, min_size), total=len(files), unit="img", disable=None,
                    desc=f"caching {folder.name} at {res} px")
         for path, result in zip(files, bar, strict=True):
             if isinstance(result, str):
                 skipped[result] += 1
                 if len(first_skipped) < SKIPPED_NAMED:
-                    first_skipped.append(f"{path} ({result})")
+                    first_skipped.append(f"{shown(path)} ({result})")
                 continue
             out[kept] = result
             kept += 1
@@ -223,7 +245,7 @@ def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, ch
         del out
         if kept == 0:
             raise DataError(
-                f"no usable image in {folder}: {len(files)} files tried, none decoded "
+                f"no usable image in {shown(folder)}: {len(files)} files tried, none decoded "
                 f"(e.g. {', '.join(first_skipped)}); point --data at a folder of JPEG/PNG faces"
             )
         if kept < len(files):
@@ -259,33 +281,39 @@ def _open_cached(tensor_path: Path, manifest_path: Path, expected: dict, build: 
 
 
 def _build_from_folder(folder: Path, files: list[Path], tensor_path: Path, res: int, channels: int,
-                       log: Log) -> dict:
-    kept, skipped = build_cache(folder, files, tensor_path, res, channels, log)
+                       log: Log, min_size: int) -> dict:
+    try:
+        kept, skipped = build_cache(folder, files, tensor_path, res, channels, log, min_size)
+    except OSError as error:
+        raise DataError(f"could not write the cache {tensor_path} ({error.strerror or error}); any earlier cache "
+                        "there is kept; free some space or pass --cache-dir on another disk") from None
     return {"images": kept, "skipped": dict(skipped)}
 
 
 def _image_files(folder: Path, flag: str = "--data") -> list[Path]:
     if not folder.is_dir():
-        raise DataError(f"{flag} {folder}: no such folder; give a folder of face images")
+        raise DataError(f"{flag} {shown(folder)}: no such folder; give a folder of face images")
     files = find_images(folder)
     if not files:
-        raise DataError(f"{flag} {folder}: no image files (jpg, jpeg, png, bmp, webp, gif) in it or below it")
+        raise DataError(f"{flag} {shown(folder)}: no image files (jpg, jpeg, png, bmp, webp, gif) in or below it")
     return files
 
 
-def open_folder(folder: Path, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+def open_folder(folder: Path, cache_dir: Path, res: int, channels: int = 3, log: Log = print,
+                min_size: int = 0) -> Dataset:
     """The cached tensor for `folder`, built or rebuilt first when missing or stale."""
     folder = Path(folder).expanduser().resolve()
     files = _image_files(folder)
     tensor_path, manifest_path = cache_paths(cache_dir, res)
-    expected = _expected_manifest(str(folder), folder_fingerprint(files), res, channels)
+    expected = _expected_manifest(shown(folder), folder_fingerprint(files), res, channels, min_size)
     images, manifest = _open_cached(
         tensor_path, manifest_path, expected,
-        lambda: _build_from_folder(folder, files, tensor_path, res, channels, log), log)
+        lambda: _build_from_folder(folder, files, tensor_path, res, channels, log, min_size), log)
     return Dataset(images, str(folder), tensor_path, manifest.get("skipped", {}))
 
 
-def open_gdrive(id_or_url: str, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+def open_gdrive(id_or_url: str, cache_dir: Path, res: int, channels: int = 3, log: Log = print,
+                min_size: int = 0) -> Dataset:
     """Images from a Google Drive file, archive or folder; nothing is downloaded when their cache exists.
 
     A Drive id names fixed content, so the cache is matched by id alone: a new Colab session with the cache
@@ -299,14 +327,15 @@ def open_gdrive(id_or_url: str, cache_dir: Path, res: int, channels: int = 3, lo
         raise DataError(f"--gdrive: {error}") from None
     source = GDRIVE_PREFIX + file_id
     tensor_path, manifest_path = cache_paths(cache_dir, res)
-    expected = _expected_manifest(source, {}, res, channels)
+    expected = _expected_manifest(source, {}, res, channels, min_size)
 
     def download_and_build() -> dict:
         try:
             folder = drive.fetch_gdrive(id_or_url, Path(cache_dir) / "downloads")
         except drive.FetchError as error:
             raise DataError(f"--gdrive: {error}") from None
-        return _build_from_folder(folder, _image_files(folder, "--gdrive"), tensor_path, res, channels, log)
+        files = _image_files(folder, "--gdrive")
+        return _build_from_folder(folder, files, tensor_path, res, channels, log, min_size)
 
     if _why_stale(manifest_path, tensor_path, expected) is None:
         log(f"resuming from cached data: {tensor_path} holds {source}; nothing to download")
@@ -333,17 +362,18 @@ def open_demo(cache_dir: Path, res: int, channels: int = 3, log: Log = print) ->
     return Dataset(np.load(tensor_path, mmap_mode="r"), "demo", tensor_path)
 
 
-def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3, log: Log = print,
+                 min_size: int = 0) -> Dataset:
     """`--data` resolved: a folder, "gdrive:ID_OR_URL", or (none given, no ./face_images) the demo faces."""
     if data in (None, "demo"):
         if data is None and DEFAULT_DATA_DIR.is_dir() and find_images(DEFAULT_DATA_DIR):
-            return open_folder(DEFAULT_DATA_DIR, cache_dir, res, channels, log)
+            return open_folder(DEFAULT_DATA_DIR, cache_dir, res, channels, log, min_size)
         log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
         return open_demo(cache_dir, res, channels, log)
     if data.startswith(GDRIVE_PREFIX):
-        dataset = open_gdrive(data.removeprefix(GDRIVE_PREFIX), cache_dir, res, channels, log)
+        dataset = open_gdrive(data.removeprefix(GDRIVE_PREFIX), cache_dir, res, channels, log, min_size)
         return dataclasses.replace(dataset, source=data)
-    return open_folder(Path(data), cache_dir, res, channels, log)
+    return open_folder(Path(data), cache_dir, res, channels, log, min_size)
 
 
 # ----------------------------------------------------------------------------------------------- batches

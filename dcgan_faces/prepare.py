@@ -17,6 +17,8 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder URL")
     p.add_argument("--res", type=int, default=64, help="image size in px (default 64)")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"), help="default data_cache/")
+    p.add_argument("--min-size", type=int, default=0, help="skip images whose short side is below this (default 0: "
+                                                          "upscale them)")
     return p
 
 
@@ -25,13 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         upsampling_plan(args.res)
         data = GDRIVE_PREFIX + args.gdrive if args.gdrive else args.data
-        dataset = open_dataset(data, args.cache_dir, args.res)
+        dataset = open_dataset(data, args.cache_dir, args.res, min_size=args.min_size)
     except (ValueError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     images = dataset.images
+    skipped = ", ".join(f"{n} {why}" for why, n in dataset.skipped.items()) or "none"
     print(f"{dataset.cache_path}: {len(images):,} images of {images.shape[1]}×{images.shape[2]} px, "
-          f"{images.nbytes / 2**20:,.1f} MiB")
+          f"{images.nbytes / 2**20:,.1f} MiB; files skipped: {skipped}")
     return 0
 
 

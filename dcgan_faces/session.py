@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from dcgan_faces import __version__, checkpoint, drive
@@ -19,12 +20,18 @@ from dcgan_faces.preview import image_grid, to_uint8
 from dcgan_faces.runfolder import RunFolder
 from dcgan_faces.trainer import Trainer, preview_seeds
 
-HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints")
+HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints", "on_nan", "min_size")
 POSTFIX_EVERY = 10
+MAX_ROLLBACKS = 3
+DIVERGED_EXIT = 3
 
 
 class SetupError(Exception):
     """The run cannot start; one line naming the flag or path and what to do."""
+
+
+class Diverged(Exception):
+    """A loss or the generator's output is NaN or infinite."""
 
 
 def _default_out(data: str | None, res: int) -> Path:
@@ -81,6 +88,7 @@ class Session:
     def __init__(self, config: TrainConfig, run: RunFolder, dataset: Dataset, trainer: Trainer, seconds: float):
         self.config, self.run_folder, self.dataset, self.trainer = config, run, dataset, trainer
         self.seconds = seconds
+        self.rollbacks = 0
         self.previews = preview_seeds(config)
         self._pending: list[dict] = []
 
@@ -102,7 +110,7 @@ class Session:
         else:
             config = TrainConfig(**{**given, "data": _data_key(given.get("data"))})
         try:
-            dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels)
+            dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels, min_size=config.min_size)
         except DataError as error:
             raise SetupError(str(error)) from None
         config = cls._fit_to_data(config, dataset, args.epochs if not found else None)
@@ -142,7 +150,7 @@ class Session:
         """Train up to config.steps or until `stop.signal`; returns the process exit code."""
         trainer, config = self.trainer, self.config
         if trainer.iteration == 0:
-            self.save_preview()
+            self._write("the first preview grid", self.save_preview)
         bar = tqdm(total=config.steps, initial=trainer.iteration, unit="it", dynamic_ncols=True, disable=None)
         started = time.perf_counter() - self.seconds
         while trainer.iteration < config.steps and stop.signal is None:
@@ -152,22 +160,53 @@ class Session:
             self._pending.append({"iteration": k, "epoch": round(trainer.epoch, 4), **figures,
                                   "seconds": round(self.seconds, 3)})
             bar.update()
-            if k % POSTFIX_EVERY == 0:
-                bar.set_postfix({name: f"{value:.3f}" for name, value in figures.items()}, refresh=False)
-            if k % config.save_every == 0:
-                self.save_preview()
-            if k % config.checkpoint_interval == 0:
-                self.save_checkpoint()
+            try:
+                if not all(math.isfinite(value) for value in figures.values()):
+                    raise Diverged(", ".join(f"{name} {value:.4g}" for name, value in figures.items()))
+                if k % POSTFIX_EVERY == 0:
+                    bar.set_postfix({name: f"{value:.3f}" for name, value in figures.items()}, refresh=False)
+                if k % config.save_every == 0:
+                    self._write(f"the preview grid of iteration {k:,}", self.save_preview)
+                if k % config.checkpoint_interval == 0:
+                    self._write(f"the checkpoint of iteration {k:,}", self.save_checkpoint)
+            except Diverged as error:
+                if not self.rollback(k, str(error)):
+                    bar.close()
+                    return DIVERGED_EXIT
+                bar.reset(total=config.steps)
+                bar.update(trainer.iteration)
         bar.close()
         return self.finish(stop.signal)
+
+    def rollback(self, k: int, figures: str) -> bool:
+        """After a NaN or inf: reload the newest checkpoint with halved learning rates, when allowed."""
+        self.flush_metrics()
+        found = checkpoint.read_latest(self.run_folder.checkpoints)
+        last = f"the last good checkpoint (iteration {found[1]['iteration']:,}) is kept" if found else "no checkpoint"
+        print(f"\ntraining diverged at iteration {k:,} ({figures}); {last}.")
+        if self.config.on_nan != "rollback" or found is None or self.rollbacks >= MAX_ROLLBACKS:
+            print(f"Lower the learning rate (e.g. --lr {self.config.lr / 2:.3g} with --fresh), or pass "
+                  "--on-nan rollback to reload the last checkpoint with halved learning rates and go on.")
+            return False
+        _, state, arrays = found
+        checkpoint.restore(self.trainer.gan, arrays)
+        self.trainer.iteration = state["iteration"]
+        self.rollbacks += 1
+        self.config = dataclasses.replace(self.config, lr=self.config.lr / 2)
+        self.trainer.set_learning_rate(self.config.lr)
+        self.run_folder.truncate_metrics(self.trainer.iteration)
+        print(f"--on-nan rollback: back to iteration {self.trainer.iteration:,}, learning rate now "
+              f"{self.config.lr:.3g} ({self.rollbacks} of {MAX_ROLLBACKS} rollbacks)")
+        return True
 
     def finish(self, stopped_by: int | None) -> int:
         k = self.trainer.iteration
         if not self.run_folder.preview_path(k).exists():
-            self.save_preview()
+            self._write(f"the preview grid of iteration {k:,}", self.save_preview)
         if not (self.run_folder.checkpoints / f"ckpt-{k:08d}.npz").exists():
-            self.save_checkpoint()
-        self.run_folder.save_generator(self.trainer.gan.generator)
+            self._write(f"the checkpoint of iteration {k:,}", self.save_checkpoint)
+        if not self._write("the generator", lambda: self.run_folder.save_generator(self.trainer.gan.generator)):
+            return 1
         where = self.run_folder.path
         if stopped_by is not None:
             print(f"stopped at iteration {k:,}: checkpoint, grid and generator saved in {where}. "
@@ -178,14 +217,26 @@ class Session:
 
     # ---------------------------------------------------------------------------------------- outputs
 
+    def _write(self, what: str, write) -> bool:
+        """Run a writer; a write error (disk full, a vanished mount) is reported and training goes on."""
+        try:
+            write()
+        except OSError as error:
+            print(f"\ncould not write {what} ({error.strerror or error}); the previous file is kept. "
+                  f"Free some space in {self.run_folder.path} or fix the mount, and training continues.")
+            return False
+        return True
+
     def flush_metrics(self) -> None:
         if self._pending:
             self.run_folder.append_metrics(self._pending)
             self._pending = []
 
     def save_preview(self) -> None:
-        images = to_uint8(self.trainer.generate(self.previews))
-        grid = image_grid(images, self.config.preview_rows, self.config.preview_cols)
+        generated = self.trainer.generate(self.previews)
+        if not np.isfinite(generated).all():
+            raise Diverged("the generator's output is not finite")
+        grid = image_grid(to_uint8(generated), self.config.preview_rows, self.config.preview_cols)
         self.run_folder.save_preview(grid, self.trainer.iteration)
         self.flush_metrics()
 
@@ -202,4 +253,3 @@ class Session:
         staging = Path(tempfile.gettempdir()) if drive.is_slow_mount(folder) else None
         checkpoint.save(folder, self.trainer.gan, state, self.config.keep_checkpoints,
                         extra={"preview_seeds": self.previews}, staging=staging)
-

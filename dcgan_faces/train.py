@@ -36,6 +36,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or math.isinf(value):
@@ -81,6 +88,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help=f"random seed: fixes the preview faces and the run (default {d.seed})")
     p.add_argument("--lr", type=positive_float, help=f"Adam learning rate for D and G (default {d.lr})")
     p.add_argument("--beta1", type=float, help=f"Adam beta_1 (default {d.beta1})")
+    p.add_argument("--min-size", type=non_negative_int, help="skip images whose short side is below this many px "
+                                               "(default 0: smaller images are upscaled)")
+    p.add_argument("--on-nan", choices=("stop", "rollback"), help="when a loss turns NaN/inf: stop (default) or "
+                   "reload the last checkpoint with halved learning rates and go on (at most 3 times)")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--fresh", action="store_true", help="start over: an existing run in --out is moved aside")
     start.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="resume from this checkpoint file")

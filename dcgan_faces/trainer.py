@@ -50,6 +50,10 @@ class Trainer:
         gan.discriminator.trainable = False
         gan.combined.optimizer.build(gan.combined.trainable_variables)
 
+    def set_learning_rate(self, lr: float) -> None:
+        self.gan.discriminator.optimizer.learning_rate.assign(lr)
+        self.gan.combined.optimizer.learning_rate.assign(lr)
+
     @property
     def epoch(self) -> float:
         return self.sampler.epoch(self.iteration)
