@@ -1,0 +1,114 @@
+"""`python -m dcgan_faces.evaluate`: SWD and face hit rate of a generator against real images, printed as JSON.
+
+Real images are a fixed-seed sample without replacement; fakes come from fixed latents; both sets are equal in
+size, so figures from different iterations or runs with the same --n and --seed compare directly.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_faces.generate import UsageError, generate_images, latent_size, latents, open_model, positive_int
+
+
+def sample_real(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n images drawn without replacement, in random order; a memmap is read in index order."""
+    rng = np.random.default_rng(seed)
+    picked = np.asarray(images[np.sort(rng.choice(len(images), n, replace=False))])
+    return picked[rng.permutation(n)]
+
+
+def evaluate_generator(generator, real_images_uint8: np.ndarray, n: int, seed: int = 0) -> dict:
+    """metrics.evaluate_images on min(n, len(real)) real images and as many fakes from fixed latents (`seed`)."""
+    from dcgan_faces.metrics import evaluate_images
+
+    n = min(n, len(real_images_uint8))
+    real = sample_real(real_images_uint8, n, seed)
+    fake = generate_images(generator, latents(latent_size(generator), n, seed))
+    return evaluate_images(real, fake, seed)
+
+
+def load_real(source: str, cache_dir: Path, res: int, channels: int) -> np.ndarray:
+    """uint8 (N, res, res, channels) images from a .npy cache file, a folder (cached on first use) or "demo"."""
+    path = Path(source)
+    if path.is_file() and path.suffix == ".npy":
+        images = np.load(path, mmap_mode="r")
+        if images.dtype != np.uint8 or images.shape[1:] != (res, res, channels):
+            raise UsageError(f"--real {path} holds {images.dtype} {images.shape[1:]} images; the generator "
+                             f"makes uint8 {(res, res, channels)}: give a cache built at --res {res}")
+        return images
+    if source != "demo" and not path.is_dir():
+        raise UsageError(f"--real {source}: no such folder or .npy file; give the real face images")
+    from dcgan_faces.data import DataError, open_dataset
+
+    try:
+        return open_dataset(source, cache_dir, res, channels, log=lambda text: print(text, file=sys.stderr)).images
+    except DataError as error:
+        raise UsageError(str(error).replace("--data", "--real", 1)) from None
+
+
+def model_iteration(path: Path) -> int | None:
+    """The iteration of the generator a run folder gives, when its newest checkpoint is not newer than it."""
+    from dcgan_faces import checkpoint
+    from dcgan_faces.runfolder import RunFolder
+
+    run = RunFolder(path)
+    saved = checkpoint.checkpoints(run.checkpoints) if path.is_dir() else []
+    if not saved:
+        return None
+    newest = saved[0]
+    if run.generator_path.exists() and run.generator_path.stat().st_mtime < newest.stat().st_mtime:
+        return None  # a session is training on: generator.keras is older than the newest checkpoint
+    return int(checkpoint.NAME.match(newest.name).group(1))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dcgan_faces.evaluate", description=__doc__)
+    p.add_argument("--model", type=Path, required=True, metavar="RUN_OR_FILE",
+                   help="run folder (uses generator.keras, or its newest checkpoint) or a .keras/.h5 file")
+    p.add_argument("--real", metavar="DATA",
+                   help="folder of real face images (cached in --cache-dir on first use), a .npy cache file, or "
+                        "demo (the built-in faces); default: the data a run folder --model was trained on")
+    p.add_argument("--n", type=positive_int, default=1000,
+                   help="images per set (default 1000; fewer when there are fewer real images)")
+    p.add_argument("--seed", type=int, default=0, help="fixes the real sample, the latents and SWD (default 0)")
+    p.add_argument("--cache-dir", type=Path, default=Path("data_cache"),
+                   help="where a --real folder's .npy cache is kept (default data_cache/)")
+    return p
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    generator, config = open_model(args.model)
+    source = args.real or (config.data if config else None)
+    if source is None:
+        raise UsageError(f"--model {args.model} is a model file: give --real, the folder of real faces")
+    _, res, _, channels = generator.output_shape
+    real = load_real(source, args.cache_dir, res, channels)
+    if len(real) < 2:
+        raise UsageError(f"--real {source}: {len(real)} image(s); at least 2 are needed")
+    figures = evaluate_generator(generator, real, args.n, args.seed)
+    return {**figures, "model": str(args.model), "real": source, "iteration": model_iteration(args.model)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result = evaluate(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""`python -m dcgan_faces.generate`: faces from a trained generator, as a grid, one PNG each, or a latent walk.
+
+The model is a run folder (its config comes along) or a saved .keras file; the latent size is read from it.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dcgan_faces.preview import image_grid, to_uint8
+
+BATCH = 64
+
+
+# ------------------------------------------------------------------------------------------------ latents
+
+def latent_size(generator) -> int:
+    return int(generator.input_shape[-1])
+
+
+def latents(size: int, n: int = 64, seed: int = 7, seeds: Sequence[int] | None = None,
+            truncation: float = 1.0) -> np.ndarray:
+    """(count, size) float32 normal latents, scaled by `truncation`.
+
+    With `seeds`, one latent per seed (default_rng(seed).standard_normal(size)), so a face can be found
+    again by its number; otherwise `n` latents drawn from default_rng(`seed`).
+    """
+    if seeds:
+        z = np.stack([np.random.default_rng(s).standard_normal(size) for s in seeds])
+    else:
+        z = np.random.default_rng(seed).standard_normal((n, size))
+    return (z * truncation).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation from `a` (t=0) to `b` (t=1): the direction turns along the great circle and
+    the length goes linearly from |a| to |b|, so every step keeps the norm of a typical latent."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+    unit_a, unit_b = a / norm_a, b / norm_b
+    omega = np.arccos(np.clip(np.dot(unit_a, unit_b), -1.0, 1.0))
+    if omega < 1e-6:  # (nearly) the same direction
+        direction = unit_a
+    else:
+        direction = (np.sin((1 - t) * omega) * unit_a + np.sin(t * omega) * unit_b) / np.sin(omega)
+        direction /= np.linalg.norm(direction)
+    return ((1 - t) * norm_a + t * norm_b) * direction
+
+
+def walk(keys: np.ndarray, frames_per_step: int) -> np.ndarray:
+    """A closed slerp walk through the rows of `keys` and back to the first: len(keys)·frames_per_step rows."""
+    steps = [slerp(keys[i], keys[(i + 1) % len(keys)], f / frames_per_step)
+             for i in range(len(keys)) for f in range(frames_per_step)]
+    return np.asarray(steps, dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------------- images
+
+def generate_images(generator, z: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, C) faces for latents `z`, in inference mode, BATCH at a time."""
+    chunks = [np.asarray(generator.predict_on_batch(z[i:i + BATCH])) for i in range(0, len(z), BATCH)]
+    return to_uint8(np.concatenate(chunks))
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, cols) of the most nearly square grid that holds n images."""
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def grid(images: np.ndarray) -> Image.Image:
+    """All images on one near-square white grid; empty cells stay white."""
+    rows, cols = grid_shape(len(images))
+    blanks = np.full((rows * cols - len(images), *images.shape[1:]), 255, dtype=np.uint8)
+    return image_grid(np.concatenate([images, blanks]), rows, cols)
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image)
+
+
+def interpolation_frames(generator, k: int, frames_per_step: int = 24, seed: int = 7,
+                         seeds: Sequence[int] | None = None, truncation: float = 1.0) -> np.ndarray:
+    """uint8 frames (k·frames_per_step, H, W, C) of a looping walk through k faces (or the `seeds` faces)."""
+    keys = latents(latent_size(generator), n=k, seed=seed, seeds=seeds, truncation=truncation)
+    return generate_images(generator, walk(keys, frames_per_step))
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+def mp4_available() -> bool:
+    try:
+        import imageio.v2  # noqa: F401
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return False
+    return True
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """RGB with even height and width (H.264 in yuv420p needs both), padded by repeating the edge."""
+    rgb = np.repeat(frame[..., None], 3, axis=-1) if frame.ndim == 2 else frame
+    rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb
+    return np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
+
+
+def write_gif(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
+    images = [to_pil(np.asarray(frame)) for frame in frames]
+    tmp = path.with_name(f".{path.stem}.tmp.gif")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 / fps, loop=0)
+    os.replace(tmp, path)
+    return path
+
+
+def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
+    import imageio.v2 as imageio
+
+    tmp = path.with_name(f".{path.stem}.tmp.mp4")
+    imageio.mimwrite(tmp, [_even(np.asarray(frame)) for frame in frames], fps=fps, codec="libx264",
+                     quality=8, macro_block_size=1, ffmpeg_log_level="error")
+    os.replace(tmp, path)
+    return path
+
+
+def write_animation(frames: Sequence[np.ndarray], path: Path, fps: float, mp4: bool = True) -> list[Path]:
+    """`path` as a looping GIF, plus the same name .mp4 when `mp4` and imageio-ffmpeg is installed.
+
+    Frames are uint8 (H, W, C) or (H, W) arrays. Returns the files written.
+    """
+    path = Path(path).with_suffix(".gif")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = [write_gif(frames, path, fps)]
+    if mp4 and mp4_available():
+        written.append(write_mp4(frames, path.with_suffix(".mp4"), fps))
+    return written
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+def seed_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dcgan_faces.generate", description=__doc__)
+    p.add_argument("--model", type=Path, required=True, metavar="RUN_OR_FILE",
+                   help="run folder (uses generator.keras, or its newest checkpoint) or a .keras/.h5 file")
+    p.add_argument("--n", type=positive_int, default=64, help="number of faces (default 64)")
+    p.add_argument("--seed", type=int, default=7, help="random seed for the --n latents (default 7)")
+    p.add_argument("--seeds", type=seed_list, metavar="1,5,9",
+                   help="one face per listed seed instead of --n/--seed: the same seed gives the same face")
+    p.add_argument("--truncation", type=positive_float, default=1.0, metavar="T",
+                   help="multiply every latent by T (default 1.0). A plain scaling of the latent: values below "
+                        "1 give more typical, less varied faces. Not StyleGAN's truncation trick")
+    p.add_argument("--out", type=Path, help="output file (default faces.png, or faces.gif with --interpolate), "
+                                            "or folder with --individual (default faces/)")
+    p.add_argument("--individual", action="store_true", help="write one PNG per face into the --out folder")
+    p.add_argument("--interpolate", type=positive_int, metavar="K",
+                   help="write a looping slerp walk through K faces from --seed (or through the --seeds faces; "
+                        "then K must equal their count) as a GIF, and an MP4 when imageio-ffmpeg is installed")
+    p.add_argument("--frames-per-step", type=positive_int, default=24,
+                   help="frames between two faces of the walk (default 24)")
+    p.add_argument("--fps", type=positive_float, default=24, help="frames per second of the walk (default 24)")
+    return p
+
+
+class UsageError(Exception):
+    """Bad input: one line naming the flag or path and what to do."""
+
+
+def open_model(path: Path):
+    """(generator, config or None) of a run folder or model file; UsageError when it cannot be loaded."""
+    if not path.exists():
+        raise UsageError(f"--model {path}: no such run folder or model file; give a run folder such as runs/demo_64")
+    from dcgan_faces.runfolder import load_generator
+
+    try:
+        return load_generator(path)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    except ValueError as error:
+        raise UsageError(f"--model {path}: not a saved Keras generator ({error})") from None
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.interpolate and args.seeds and len(args.seeds) != args.interpolate:
+        raise UsageError(f"--interpolate {args.interpolate} with {len(args.seeds)} --seeds: give K equal to the "
+                         "number of seeds, or drop --seeds")
+    if args.interpolate and args.individual:
+        raise UsageError("--individual and --interpolate cannot be combined; drop one")
+
+
+def _run(args: argparse.Namespace, generator) -> list[Path]:
+    if args.interpolate:
+        frames = interpolation_frames(generator, args.interpolate, args.frames_per_step, args.seed, args.seeds,
+                                      args.truncation)
+        return write_animation(frames, args.out or Path("faces.gif"), args.fps)
+    z = latents(latent_size(generator), args.n, args.seed, args.seeds, args.truncation)
+    images = generate_images(generator, z)
+    if args.individual:
+        folder = args.out or Path("faces")
+        folder.mkdir(parents=True, exist_ok=True)
+        names = [f"seed-{s}.png" for s in args.seeds or []] or [f"face-{i:04d}.png" for i in range(len(images))]
+        for image, name in zip(images, names, strict=True):
+            to_pil(image).save(folder / name)
+        return [folder / name for name in names]
+    out = args.out or Path("faces.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    grid(images).save(out)
+    return [out]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        _check(args)
+        generator, _ = open_model(args.model)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    written = _run(args, generator)
+    if len(written) > 3:
+        print(f"wrote {len(written)} faces in {written[0].parent}")
+    else:
+        print("wrote " + ", ".join(str(path) for path in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""`python -m dcgan_faces.movie RUN`: the run's preview grids as one animation, each stamped with its iteration."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from dcgan_faces.generate import mp4_available, positive_float, write_animation
+from dcgan_faces.runfolder import RunFolder
+
+BAND = 24  # px of white above each grid for the caption
+TEXT_SIZE = 14
+
+
+def iteration_of(preview: Path) -> int:
+    """previews/iter-00001200.png → 1200."""
+    return int(preview.stem.removeprefix("iter-"))
+
+
+def stamped(preview: Path) -> np.ndarray:
+    """The grid with a white band above it reading "iteration 1,200"."""
+    with Image.open(preview) as grid:
+        framed = ImageOps.expand(grid.convert("L" if grid.mode == "L" else "RGB"), (0, BAND, 0, 0), fill="white")
+    font = ImageFont.load_default(size=TEXT_SIZE)
+    ImageDraw.Draw(framed).text((BAND // 2, BAND // 2), f"iteration {iteration_of(preview):,}", fill="black",
+                                font=font, anchor="lm")
+    return np.asarray(framed)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dcgan_faces.movie", description=__doc__)
+    p.add_argument("run", type=Path, metavar="RUN", help="run folder with previews/iter-*.png")
+    p.add_argument("--out", type=Path, help="GIF to write (default RUN/progress.gif)")
+    p.add_argument("--fps", type=positive_float, default=8, help="grids per second (default 8)")
+    p.add_argument("--mp4", action="store_true", help="also write an MP4 beside the GIF (needs imageio-ffmpeg)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    previews = RunFolder(args.run).preview_files()
+    if not previews:
+        print(f"error: RUN {args.run}: no preview grids in {args.run / 'previews'}; give a run folder that has "
+              "trained past its first grid", file=sys.stderr)
+        return 2
+    if args.mp4 and not mp4_available():
+        print("note: no MP4 without imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); "
+              "writing the GIF only", file=sys.stderr)
+    frames = [stamped(preview) for preview in previews]
+    written = write_animation(frames, args.out or args.run / "progress.gif", args.fps, mp4=args.mp4)
+    print(f"wrote {', '.join(str(path) for path in written)} ({len(frames)} grids)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Tests for dcgan_faces.generate: latents, slerp walks, grids, single faces and animations from a tiny run."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan_faces import generate
+from dcgan_faces.generate import grid_shape, latents, main, mp4_available, slerp, walk
+from tests import run_fixture
+from tests.run_fixture import RES
+
+tiny_run = run_fixture.tiny_run  # the session-scoped fixture, shared with the other test files
+
+MARGIN = 16  # preview.image_grid's default
+
+
+def grid_size(n: int) -> tuple[int, int]:
+    rows, cols = grid_shape(n)
+    return MARGIN + cols * (RES + MARGIN), MARGIN + rows * (RES + MARGIN)
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def test_slerp_keeps_endpoints_and_interpolates_the_norm():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(100), 2 * rng.standard_normal(100)
+    np.testing.assert_allclose(slerp(a, b, 0.0), a, atol=1e-12)
+    np.testing.assert_allclose(slerp(a, b, 1.0), b, atol=1e-12)
+    middle = slerp(a, b, 0.5)
+    assert np.linalg.norm(middle) == pytest.approx((np.linalg.norm(a) + np.linalg.norm(b)) / 2)
+    assert np.linalg.norm(middle) > np.linalg.norm((a + b) / 2)  # a straight line would sag towards 0
+    np.testing.assert_allclose(slerp(a, 3 * a, 0.5), 2 * a)  # same direction: no division by sin(0)
+
+
+def test_walk_loops_through_the_keys():
+    keys = latents(8, n=3, seed=1)
+    path = walk(keys, 4)
+    assert path.shape == (12, 8) and path.dtype == np.float32
+    np.testing.assert_allclose(path[::4], keys, rtol=1e-6)
+
+
+def test_latents_seeds_and_truncation():
+    np.testing.assert_array_equal(latents(16, seeds=[5, 9])[1], latents(16, seeds=[9])[0])
+    np.testing.assert_allclose(latents(16, n=4, seed=3, truncation=0.5), 0.5 * latents(16, n=4, seed=3), rtol=1e-6)
+    assert [grid_shape(n) for n in (1, 10, 64, 65)] == [(1, 1), (3, 4), (8, 8), (8, 9)]
+
+
+def test_run_folder_alone_gives_a_64_face_grid(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--model", str(tiny_run)]) == 0
+    assert Image.open(tmp_path / "faces.png").size == grid_size(64)
+
+
+def test_grid_and_individual_faces(tiny_run, tmp_path):
+    assert main(["--model", str(tiny_run), "--n", "10", "--out", str(tmp_path / "grid.png")]) == 0
+    assert Image.open(tmp_path / "grid.png").size == grid_size(10)
+    assert main(["--model", str(tiny_run), "--n", "5", "--individual", "--out", str(tmp_path / "faces")]) == 0
+    files = sorted((tmp_path / "faces").glob("*.png"))
+    assert len(files) == 5 and all(Image.open(f).size == (RES, RES) for f in files)
+
+
+def test_seeds_give_one_repeatable_face_each(tiny_run, tmp_path):
+    assert main(["--model", str(tiny_run), "--seeds", "1,5,9", "--individual", "--out", str(tmp_path / "a")]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["seed-1.png", "seed-5.png", "seed-9.png"]
+    assert main(["--model", str(tiny_run), "--seeds", "5", "--individual", "--out", str(tmp_path / "b")]) == 0
+    np.testing.assert_array_equal(pixels(tmp_path / "a/seed-5.png"), pixels(tmp_path / "b/seed-5.png"))
+    assert not np.array_equal(pixels(tmp_path / "a/seed-1.png"), pixels(tmp_path / "a/seed-5.png"))
+    assert main(["--model", str(tiny_run), "--seeds", "1,5,9", "--out", str(tmp_path / "g.png")]) == 0
+    assert Image.open(tmp_path / "g.png").size == grid_size(3)
+
+
+def test_interpolation_writes_gif_and_mp4(tiny_run, tmp_path, capsys):
+    out = tmp_path / "walk.gif"
+    args = ["--model", str(tiny_run), "--interpolate", "3", "--frames-per-step", "4", "--fps", "8", "--out", str(out)]
+    assert main(args) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 12 and gif.size == (RES, RES)
+    assert (tmp_path / "walk.mp4").exists() == mp4_available()
+    assert str(out) in capsys.readouterr().out
+
+
+def test_mp4_is_skipped_quietly_without_imageio(tmp_path, monkeypatch):
+    monkeypatch.setattr(generate, "mp4_available", lambda: False)
+    frames = np.zeros((3, 9, 7, 1), np.uint8)
+    assert generate.write_animation(frames, tmp_path / "a.gif", 5) == [tmp_path / "a.gif"]
+
+
+@pytest.mark.skipif(not mp4_available(), reason="imageio-ffmpeg not installed")
+def test_mp4_accepts_odd_sizes_and_grey(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (4, 9, 7, 1), dtype=np.uint8)
+    assert generate.write_animation(frames, tmp_path / "a.gif", 5)[-1].stat().st_size > 0
+
+
+def test_generator_from_checkpoint_when_generator_keras_is_gone(tiny_run, tmp_path):
+    copy = shutil.copytree(tiny_run, tmp_path / "run")
+    (copy / "generator.keras").unlink()
+    for run, out in ((tiny_run, "saved"), (copy, "checkpoint")):
+        assert main(["--model", str(run), "--seeds", "2", "--individual", "--out", str(tmp_path / out)]) == 0
+    difference = pixels(tmp_path / "saved/seed-2.png").astype(int) - pixels(tmp_path / "checkpoint/seed-2.png")
+    assert np.abs(difference).max() <= 1
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--model", "no/such/run"], "--model"),
+    (["--interpolate", "3", "--seeds", "1,2"], "--interpolate"),
+    (["--interpolate", "3", "--individual"], "--individual"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, flag, tiny_run, capsys):
+    if "--model" not in args:
+        args = ["--model", str(tiny_run), *args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and flag in err
