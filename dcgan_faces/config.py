@@ -31,6 +31,8 @@ class TrainConfig:
     data: str = "demo"
     min_size: int = 0  # skip images whose short side is smaller; 0: upscale them
     on_nan: str = "stop"  # or "rollback"
+    eval_every: int = 0  # iterations between SWD / face-rate evaluations; 0: never
+    eval_images: int = 500
     preview_rows: int = 4
     preview_cols: int = 7
 

@@ -18,9 +18,11 @@ from dcgan_faces.config import IDENTITY_FIELDS, TrainConfig
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, Dataset, open_dataset
 from dcgan_faces.preview import image_grid, to_uint8
 from dcgan_faces.runfolder import RunFolder
+from dcgan_faces.tblog import TensorBoardLog
 from dcgan_faces.trainer import Trainer, preview_seeds
 
-HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints", "on_nan", "min_size")
+HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints", "on_nan", "min_size", "eval_every",
+                   "eval_images")
 POSTFIX_EVERY = 10
 MAX_ROLLBACKS = 3
 DIVERGED_EXIT = 3
@@ -90,6 +92,8 @@ class Session:
         self.seconds = seconds
         self.rollbacks = 0
         self.previews = preview_seeds(config)
+        self.tensorboard = TensorBoardLog(run.path / "tensorboard")
+        self._unavailable: set[str] = set()
         self._pending: list[dict] = []
 
     # ------------------------------------------------------------------------------------------ set-up
@@ -165,6 +169,8 @@ class Session:
                     raise Diverged(", ".join(f"{name} {value:.4g}" for name, value in figures.items()))
                 if k % POSTFIX_EVERY == 0:
                     bar.set_postfix({name: f"{value:.3f}" for name, value in figures.items()}, refresh=False)
+                if config.eval_every and k % config.eval_every == 0:
+                    self._optional("evaluation", self.evaluate)
                 if k % config.save_every == 0:
                     self._write(f"the preview grid of iteration {k:,}", self.save_preview)
                 if k % config.checkpoint_interval == 0:
@@ -230,6 +236,8 @@ class Session:
     def flush_metrics(self) -> None:
         if self._pending:
             self.run_folder.append_metrics(self._pending)
+            for row in self._pending:
+                self.tensorboard.scalars(row["iteration"], {k: v for k, v in row.items() if k != "iteration"})
             self._pending = []
 
     def save_preview(self) -> None:
@@ -239,6 +247,35 @@ class Session:
         grid = image_grid(to_uint8(generated), self.config.preview_rows, self.config.preview_cols)
         self.run_folder.save_preview(grid, self.trainer.iteration)
         self.flush_metrics()
+        self.tensorboard.image(self.trainer.iteration, "preview", np.asarray(grid))
+        self.tensorboard.flush()
+        self._optional("the loss plot", self.save_plot)
+
+    def save_plot(self) -> None:
+        from dcgan_faces.plots import save_plot
+
+        save_plot(self.run_folder.read_metrics(), self.run_folder.path / "plots.png")
+
+    def evaluate(self) -> None:
+        """SWD and face hit rate of the generator now, added to this iteration's metrics row."""
+        from dcgan_faces.evaluate import evaluate_generator
+
+        figures = evaluate_generator(self.trainer.gan.generator, self.dataset.images, self.config.eval_images,
+                                     seed=self.config.seed)
+        self._pending[-1].update(figures)
+        print(f"\niteration {self.trainer.iteration:,}: SWD {figures['swd']:.1f} (real-vs-real "
+              f"{figures['swd_real_floor']:.1f}), face rate {figures['face_rate_fake']:.2f} "
+              f"(real {figures['face_rate_real']:.2f})")
+
+    def _optional(self, what: str, action) -> None:
+        """Run an extra that needs an optional package; without it, say so once and stop trying."""
+        if what in self._unavailable:
+            return
+        try:
+            action()
+        except ImportError as error:
+            self._unavailable.add(what)
+            print(f"\nskipping {what}: {error}")
 
     def save_checkpoint(self) -> None:
         self.flush_metrics()

@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
                                                "(default 0: smaller images are upscaled)")
     p.add_argument("--on-nan", choices=("stop", "rollback"), help="when a loss turns NaN/inf: stop (default) or "
                    "reload the last checkpoint with halved learning rates and go on (at most 3 times)")
+    p.add_argument("--eval-every", type=positive_int, help="iterations between SWD and face-rate evaluations, "
+                   "logged in metrics.jsonl (default: never; needs the [metrics] extra)")
+    p.add_argument("--eval-images", type=positive_int, help=f"images per evaluation (default {d.eval_images})")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--fresh", action="store_true", help="start over: an existing run in --out is moved aside")
     start.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="resume from this checkpoint file")

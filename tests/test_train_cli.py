@@ -139,3 +139,14 @@ def test_sigterm_saves_a_checkpoint_that_resumes(face_folder, tmp_path, capsys):
     capsys.readouterr()
     assert run_train(face_folder, tmp_path, "--steps", str(stopped_at + 1)) == 0
     assert f"resuming from iteration {stopped_at:,}" in capsys.readouterr().out
+
+
+def test_training_draws_plots_logs_tensorboard_and_evaluates_when_asked(face_folder, tmp_path):
+    assert run_train(face_folder, tmp_path, "--steps", "4", "--eval-every", "2", "--eval-images", "8") == 0
+    run = tmp_path / "run"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [row["iteration"] for row in rows if "swd" in row]
+    assert evaluated == [2, 4]
+    assert all(np.isfinite(row["swd"]) and 0 <= row["face_rate_fake"] <= 1 for row in rows if "swd" in row)
+    assert Image.open(run / "plots.png").size[0] > 100
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
