@@ -11,7 +11,8 @@ from pathlib import Path
 # same run, so a resume refuses them. Every other setting may change between sessions.
 MIN_START = 4  # smallest square the generator grows from
 
-IDENTITY_FIELDS = ("res", "channels", "seed_size", "arch", "batch_size", "lr", "beta1", "seed", "data")
+IDENTITY_FIELDS = ("res", "channels", "seed_size", "arch", "batch_size", "lr", "lr_g", "lr_d", "beta1", "optimizer",
+                   "loss", "label_smoothing", "label_noise", "seed", "data")
 
 
 @dataclass
@@ -22,7 +23,13 @@ class TrainConfig:
     seed_size: int = 100
     batch_size: int = 32
     lr: float = 1.5e-4
+    lr_g: float | None = None  # None: --lr
+    lr_d: float | None = None  # None: --lr
     beta1: float = 0.5
+    optimizer: str = "adam"  # or "rmsprop"
+    loss: str = "bce"  # or "mse" (least squares)
+    label_smoothing: float = 0.0  # real labels become 1 - this (one-sided)
+    label_noise: float = 0.0  # uniform noise of this amplitude: real labels pushed down, fake ones up
     steps: int = 10_000
     save_every: int = 100
     checkpoint_every: int | None = None  # None: with every preview grid

@@ -343,6 +343,94 @@ def open_gdrive(id_or_url: str, cache_dir: Path, res: int, channels: int = 3, lo
     return Dataset(images, source, tensor_path, manifest.get("skipped", {}))
 
 
+ARRAY_SUFFIXES = (".npy", ".npz")
+ARRAY_CHUNK = 1024
+
+
+def read_array(path: Path) -> np.ndarray:
+    """The image array in a .npy file (memory-mapped) or the largest array in a .npz (e.g. x_train)."""
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        with np.load(path, allow_pickle=False) as archive:
+            return max((archive[name] for name in archive.files), key=lambda a: a.size)
+    except (OSError, ValueError) as error:
+        raise DataError(f"--data {path}: not a readable .npy/.npz array ({error})") from None
+
+
+def image_layout(array: np.ndarray, path: Path) -> np.ndarray:
+    """(N, H, W, C) view of an array of images given as (N, H, W), (N, H, W, C) or channels-first (N, C, H, W)."""
+    if array.ndim == 3:
+        return array[..., None]
+    if array.ndim == 4 and array.shape[-1] in (1, 3, 4):
+        return array
+    if array.ndim == 4 and array.shape[1] in (1, 3, 4):
+        return array.transpose(0, 2, 3, 1)
+    raise DataError(f"--data {path}: shape {array.shape} is not a stack of images (N, H, W[, C])")
+
+
+def value_range(array: np.ndarray) -> tuple[str, float, float]:
+    """(description, offset, scale) that map the array's values onto 0..255."""
+    if array.dtype == np.uint8:
+        return "uint8 0..255", 0.0, 1.0
+    sample = np.asarray(array[:ARRAY_CHUNK], dtype=np.float64)
+    low, high = float(np.nanmin(sample)), float(np.nanmax(sample))
+    if low < -1e-3 and low >= -1.001 and high <= 1.001:
+        return "floats in [-1, 1]", 1.0, 127.5
+    if low >= -1e-3 and high <= 1.001:
+        return "floats in [0, 1]", 0.0, 255.0
+    return f"values in [{low:g}, {high:g}], taken as 0..255", 0.0, 1.0
+
+
+def _to_uint8_images(chunk: np.ndarray, offset: float, scale: float, res: int, channels: int) -> np.ndarray:
+    pixels = np.clip(np.rint((np.asarray(chunk, dtype=np.float32) + offset) * scale), 0, 255).astype(np.uint8)
+    if pixels.shape[-1] == 4:
+        pixels = pixels[..., :3]
+    out = np.empty((len(pixels), res, res, channels), dtype=np.uint8)
+    for i, image in enumerate(pixels):
+        picture = _centre_square(Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image))
+        if picture.size != (res, res):
+            picture = picture.resize((res, res), Image.Resampling.LANCZOS)
+        picture = picture.convert("L" if channels == 1 else "RGB")
+        out[i] = np.asarray(picture).reshape(res, res, channels)
+    return out
+
+
+def open_array(path: Path, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
+    """Images saved as a .npy/.npz array (MNIST, a flowers set...), converted once into the uint8 cache."""
+    path = Path(path).expanduser().resolve()
+    images = image_layout(read_array(path), path)
+    described, offset, scale = value_range(images)
+    log(f"{shown(path)}: {len(images):,} images of {images.shape[1]}×{images.shape[2]}×{images.shape[3]}, "
+        f"{described}")
+    tensor_path, manifest_path = cache_paths(cache_dir, res)
+    info = path.stat()
+    expected = _expected_manifest(shown(path), {"files": 1, "bytes": info.st_size, "newest_mtime": info.st_mtime},
+                                  res, channels)
+
+    def build() -> dict:
+        def fill(tmp: Path) -> None:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(images), res, res, channels))
+            for start in range(0, len(images), ARRAY_CHUNK):
+                chunk = images[start:start + ARRAY_CHUNK]
+                out[start:start + len(chunk)] = _to_uint8_images(chunk, offset, scale, res, channels)
+            out.flush()
+
+        _write_atomically(tensor_path, fill)
+        return {"images": len(images), "value_range": described}
+
+    cached, _ = _open_cached(tensor_path, manifest_path, expected, build, log)
+    return Dataset(cached, shown(path), tensor_path)
+
+
+def array_resolution(data: str | None) -> int | None:
+    """The image size of a .npy/.npz --data, so that it trains at its own size unless --res says otherwise."""
+    if data is None or not data.endswith(ARRAY_SUFFIXES) or not Path(data).is_file():
+        return None
+    images = image_layout(read_array(Path(data)), Path(data))
+    return images.shape[1] if images.shape[1] == images.shape[2] else min(images.shape[1:3])
+
+
 def open_demo(cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
     """The built-in procedural faces, generated into the cache on first use."""
     from dcgan_faces import synthetic
@@ -373,6 +461,8 @@ def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3,
     if data.startswith(GDRIVE_PREFIX):
         dataset = open_gdrive(data.removeprefix(GDRIVE_PREFIX), cache_dir, res, channels, log, min_size)
         return dataclasses.replace(dataset, source=data)
+    if data.endswith(ARRAY_SUFFIXES):
+        return open_array(Path(data), cache_dir, res, channels, log)
     return open_folder(Path(data), cache_dir, res, channels, log, min_size)
 
 

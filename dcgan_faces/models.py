@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
-from dcgan_faces.config import upsampling_plan
+from dcgan_faces.config import TrainConfig, upsampling_plan
 
 
 @keras.saving.register_keras_serializable(package="dcgan_faces")
@@ -73,6 +73,50 @@ def build_discriminator(res: int = 64, channels: int = 3) -> keras.Model:
     return keras.Model(image, realness, name="discriminator")
 
 
+def _dcgan_init():
+    return keras.initializers.RandomNormal(stddev=0.02)
+
+
+def build_dcgan_generator(res: int = 64, seed_size: int = 100, channels: int = 3) -> keras.Model:
+    """Radford et al. 2015: project, then Conv2DTranspose 4×4 s2 + BatchNorm + ReLU, halving filters; tanh."""
+    start, doublings = upsampling_plan(res)
+    filters = min(512, 64 * 2 ** (doublings - 1))
+    seed = keras.Input((seed_size,), name="seed")
+    x = layers.Dense(start * start * filters, use_bias=False, kernel_initializer=_dcgan_init())(seed)
+    x = layers.Reshape((start, start, filters))(x)
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    for _ in range(doublings - 1):
+        filters = max(64, filters // 2)
+        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=_dcgan_init())(x)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=_dcgan_init())(x)
+    image = layers.Activation("tanh", dtype="float32")(x)
+    return keras.Model(seed, image, name="generator")
+
+
+def build_dcgan_discriminator(res: int = 64, channels: int = 3) -> keras.Model:
+    """Radford et al. 2015: strided 4×4 convs, BatchNorm (not on the first), LeakyReLU 0.2; no pooling or dropout."""
+    _, doublings = upsampling_plan(res)
+    image = keras.Input((res, res, channels), name="image")
+    x = image
+    for block in range(doublings):
+        x = layers.Conv2D(min(512, 64 * 2**block), 4, strides=2, padding="same", use_bias=block == 0,
+                          kernel_initializer=_dcgan_init())(x)
+        if block > 0:
+            x = FrozenBatchStatsNormalization()(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Flatten()(x)
+    realness = layers.Dense(1, activation="sigmoid", dtype="float32", kernel_initializer=_dcgan_init())(x)
+    return keras.Model(image, realness, name="discriminator")
+
+
+ARCHITECTURES = {
+    "notebook": (build_generator, build_discriminator),
+    "dcgan": (build_dcgan_generator, build_dcgan_discriminator),
+}
+
+
 @dataclass
 class GAN:
     generator: keras.Model
@@ -80,22 +124,35 @@ class GAN:
     combined: keras.Model
 
 
-def _adam(lr: float, beta1: float) -> keras.optimizers.Optimizer:
+def accuracy(y_true, y_pred):
+    """Share judged on the right side of 0.5; a label above 0.5 means real, so smoothed or noisy labels work."""
+    return ops.mean(ops.cast(ops.equal(y_true > 0.5, y_pred > 0.5), "float32"), axis=-1)
+
+
+def make_optimizer(name: str, lr: float, beta1: float) -> keras.optimizers.Optimizer:
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=lr)
     return keras.optimizers.Adam(learning_rate=lr, beta_1=beta1)
 
 
-def build_gan(res: int = 64, seed_size: int = 100, channels: int = 3, lr: float = 1.5e-4,
-              beta1: float = 0.5) -> GAN:
-    """Compile D, freeze it, chain it behind G and compile that with an Adam of its own.
+LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error"}
+
+
+def build_gan(config: TrainConfig) -> GAN:
+    """Compile D, freeze it, chain it behind G and compile that with an optimizer of its own.
 
     The trainer toggles `discriminator.trainable` around each step: Keras 3 reads the flag when it first
     traces a train function, so D must be trainable for its own steps and frozen for the combined one.
     """
-    generator = build_generator(res, seed_size, channels)
-    discriminator = build_discriminator(res, channels)
-    discriminator.compile(optimizer=_adam(lr, beta1), loss="binary_crossentropy", metrics=["accuracy"])
+    build_g, build_d = ARCHITECTURES[config.arch]
+    generator = build_g(config.res, config.seed_size, config.channels)
+    discriminator = build_d(config.res, config.channels)
+    loss = LOSSES[config.loss]
+    discriminator.compile(optimizer=make_optimizer(config.optimizer, config.lr_d or config.lr, config.beta1),
+                          loss=loss, metrics=[accuracy])
     discriminator.trainable = False
-    seed = keras.Input((seed_size,), name="seed")
+    seed = keras.Input((config.seed_size,), name="seed")
     combined = keras.Model(seed, discriminator(generator(seed)), name="combined")
-    combined.compile(optimizer=_adam(lr, beta1), loss="binary_crossentropy", metrics=["accuracy"])
+    combined.compile(optimizer=make_optimizer(config.optimizer, config.lr_g or config.lr, config.beta1),
+                     loss=loss, metrics=[accuracy])
     return GAN(generator, discriminator, combined)

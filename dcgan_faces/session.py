@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from dcgan_faces import __version__, checkpoint, drive
 from dcgan_faces.config import IDENTITY_FIELDS, TrainConfig
-from dcgan_faces.data import GDRIVE_PREFIX, DataError, Dataset, open_dataset
+from dcgan_faces.data import GDRIVE_PREFIX, DataError, Dataset, array_resolution, open_dataset
 from dcgan_faces.preview import image_grid, to_uint8
 from dcgan_faces.runfolder import RunFolder
 from dcgan_faces.tblog import TensorBoardLog
@@ -25,6 +25,7 @@ HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints"
                    "eval_images")
 POSTFIX_EVERY = 10
 MAX_ROLLBACKS = 3
+DCGAN_LR = 2e-4  # Radford et al. 2015
 DIVERGED_EXIT = 3
 
 
@@ -100,7 +101,8 @@ class Session:
 
     @classmethod
     def start(cls, args, given: dict) -> Session:
-        res = given.get("res", TrainConfig.res)
+        defaults = cls._recipe_defaults(given)  # for a new run only: a resumed one keeps its own settings
+        res = given.get("res", defaults.get("res", TrainConfig.res))
         run = RunFolder(args.out or _default_out(given.get("data"), res))
         if drive.in_colab() and not drive.is_slow_mount(run.path):
             print(drive.colab_advice())
@@ -112,7 +114,7 @@ class Session:
             path, state, arrays = found
             config = _resumed_config(state, given, str(path))
         else:
-            config = TrainConfig(**{**given, "data": _data_key(given.get("data"))})
+            config = TrainConfig(**{**defaults, **given, "data": _data_key(given.get("data"))})
         try:
             dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels, min_size=config.min_size)
         except DataError as error:
@@ -128,6 +130,18 @@ class Session:
         run.write_config(config)
         run.truncate_metrics(trainer.iteration)
         return cls(config, run, dataset, trainer, seconds)
+
+    @staticmethod
+    def _recipe_defaults(given: dict) -> dict:
+        """Defaults that depend on other settings: an array's own size, the DCGAN paper's learning rate."""
+        try:
+            res = array_resolution(given.get("data"))
+        except DataError as error:
+            raise SetupError(str(error)) from None
+        defaults = {"res": res} if res else {}
+        if given.get("arch") == "dcgan":
+            defaults["lr"] = DCGAN_LR
+        return defaults
 
     @staticmethod
     def _find_checkpoint(resume: Path | None, run: RunFolder):

@@ -50,6 +50,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be from 0 up to 0.5, got {text}")
+    return value
+
+
 def resolution(text: str) -> int:
     value = int(text)
     try:
@@ -67,8 +74,9 @@ def parser() -> argparse.ArgumentParser:
     d = DEFAULTS
     p.add_argument("--res", type=resolution, help=f"image size in px: any multiple of 4 from 16 (default {d.res})")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--data", help="folder of face images (searched recursively); default ./face_images if it "
-                                       "exists, else the built-in demo faces")
+    source.add_argument("--data", help="folder of face images (searched recursively), or a .npy/.npz array of images "
+                        "(uint8, or floats in [0,1] or [-1,1]; trains at its own size unless --res is given); "
+                        "default ./face_images if it exists, else the built-in demo faces")
     source.add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder URL of the "
                         "images (a zip/tar is unpacked); downloaded once into --cache-dir")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"),
@@ -86,8 +94,19 @@ def parser() -> argparse.ArgumentParser:
                    help=f"newest checkpoints kept (default {d.keep_checkpoints})")
     p.add_argument("--seed-size", type=positive_int, help=f"length of the latent seed vector (default {d.seed_size})")
     p.add_argument("--seed", type=int, help=f"random seed: fixes the preview faces and the run (default {d.seed})")
-    p.add_argument("--lr", type=positive_float, help=f"Adam learning rate for D and G (default {d.lr})")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="3 for colour (default), 1 for grayscale")
+    p.add_argument("--arch", choices=("notebook", "dcgan"), help="notebook: the course notebook's models (default); "
+                   "dcgan: Radford et al. 2015 (transposed convs, no dropout, N(0, 0.02) init, lr 2e-4)")
+    p.add_argument("--lr", type=positive_float, help=f"learning rate of both optimizers (default {d.lr}; 2e-4 with "
+                   "--arch dcgan). The batch size does not change it")
+    p.add_argument("--lr-g", type=positive_float, help="the generator's learning rate (default --lr)")
+    p.add_argument("--lr-d", type=positive_float, help="the discriminator's learning rate (default --lr)")
+    p.add_argument("--optimizer", choices=("adam", "rmsprop"), help="default adam")
     p.add_argument("--beta1", type=float, help=f"Adam beta_1 (default {d.beta1})")
+    p.add_argument("--loss", choices=("bce", "mse"), help="bce: binary cross-entropy (default); mse: least squares")
+    p.add_argument("--label-smoothing", type=fraction, help="one-sided: D's real labels become 1 - this (e.g. 0.1)")
+    p.add_argument("--label-noise", type=fraction, help="uniform noise of this amplitude in D's labels: real ones "
+                   "pushed down, fake ones up (e.g. 0.15)")
     p.add_argument("--min-size", type=non_negative_int, help="skip images whose short side is below this many px "
                                                "(default 0: smaller images are upscaled)")
     p.add_argument("--on-nan", choices=("stop", "rollback"), help="when a loss turns NaN/inf: stop (default) or "

@@ -8,7 +8,7 @@ from dcgan_faces.config import TrainConfig
 from dcgan_faces.data import BatchSampler
 from dcgan_faces.models import GAN, build_gan
 
-TRAINING_SEEDS, PREVIEW_SEEDS = 1, 2  # independent random streams derived from --seed
+TRAINING_SEEDS, PREVIEW_SEEDS, LABEL_NOISE = 1, 2, 3  # independent random streams derived from --seed
 
 
 def latent_seeds(config: TrainConfig, stream: int, index: int, count: int) -> np.ndarray:
@@ -35,11 +35,12 @@ class Trainer:
 
         keras.utils.set_random_seed(config.seed)
         self.config = config
-        self.gan: GAN = build_gan(config.res, config.seed_size, config.channels, config.lr, config.beta1)
+        self.gan: GAN = build_gan(config)
         self.sampler = BatchSampler(images, config.batch_size, config.seed)
         self.iteration = 0
-        self.real_labels = np.ones((config.batch_size, 1), dtype=np.float32)
+        self.real_labels = np.full((config.batch_size, 1), 1.0 - config.label_smoothing, dtype=np.float32)
         self.fake_labels = np.zeros((config.batch_size, 1), dtype=np.float32)
+        self.generator_labels = np.ones((config.batch_size, 1), dtype=np.float32)
         self._build_optimizers()
 
     def _build_optimizers(self) -> None:
@@ -65,11 +66,13 @@ class Trainer:
         seeds = latent_seeds(self.config, TRAINING_SEEDS, k, self.config.batch_size)
         fake = gan.generator.predict_on_batch(seeds)
 
+        real_labels, fake_labels = self.discriminator_labels(k)
+
         gan.discriminator.trainable = True
-        d_real = gan.discriminator.train_on_batch(real, self.real_labels)
-        d_fake = gan.discriminator.train_on_batch(fake, self.fake_labels)
+        d_real = gan.discriminator.train_on_batch(real, real_labels)
+        d_fake = gan.discriminator.train_on_batch(fake, fake_labels)
         gan.discriminator.trainable = False
-        g_loss, g_acc = gan.combined.train_on_batch(seeds, self.real_labels)
+        g_loss, g_acc = gan.combined.train_on_batch(seeds, self.generator_labels)
 
         self.iteration += 1
         return {
@@ -78,6 +81,15 @@ class Trainer:
             "g_loss": g_loss,
             "g_acc": g_acc,
         }
+
+    def discriminator_labels(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets of D's real and fake steps: one-sided smoothing, then label noise if asked for."""
+        amplitude = self.config.label_noise
+        if not amplitude:
+            return self.real_labels, self.fake_labels
+        rng = np.random.default_rng([self.config.seed, LABEL_NOISE, k])
+        noise = rng.uniform(0, amplitude, (2, *self.fake_labels.shape))
+        return (self.real_labels - noise[0]).astype(np.float32), (self.fake_labels + noise[1]).astype(np.float32)
 
     def generate(self, seeds: np.ndarray) -> np.ndarray:
         """Generator output in [-1, 1] for `seeds`, in inference mode (BatchNorm on moving averages)."""

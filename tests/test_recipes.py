@@ -1,0 +1,125 @@
+"""The other recipes as options of the one trainer: each changes what it claims and survives a resume."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan_faces import data, train
+from dcgan_faces.config import TrainConfig
+from dcgan_faces.trainer import Trainer
+
+IMAGES16 = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
+
+
+def _labels_seen(config, monkeypatch, steps=2):
+    trainer = Trainer(config, IMAGES16)
+    seen = []
+    real_d = trainer.gan.discriminator.train_on_batch
+    real_c = trainer.gan.combined.train_on_batch
+    monkeypatch.setattr(trainer.gan.discriminator, "train_on_batch", lambda x, y: seen.append(("d", y)) or real_d(x, y))
+    monkeypatch.setattr(trainer.gan.combined, "train_on_batch", lambda x, y: seen.append(("g", y)) or real_c(x, y))
+    for _ in range(steps):
+        trainer.step()
+    return seen
+
+
+def test_one_sided_label_smoothing_changes_only_the_real_labels(monkeypatch):
+    seen = _labels_seen(TrainConfig(res=16, batch_size=4, label_smoothing=0.1), monkeypatch)
+    real, fake, generator = (y for _, y in seen[:3])
+    np.testing.assert_allclose(real, 0.9)
+    np.testing.assert_array_equal(fake, 0.0)
+    np.testing.assert_array_equal(generator, 1.0)
+
+
+def test_label_noise_pushes_real_down_and_fake_up(monkeypatch):
+    seen = _labels_seen(TrainConfig(res=16, batch_size=8, label_noise=0.15), monkeypatch)
+    real, fake = seen[0][1], seen[1][1]
+    assert (real <= 1).all() and (real >= 0.85).all() and real.std() > 0
+    assert (fake >= 0).all() and (fake <= 0.15).all() and fake.std() > 0
+    assert not np.array_equal(real, seen[3][1]), "fresh noise every iteration"
+
+
+def test_optimizers_and_their_learning_rates():
+    gan = Trainer(TrainConfig(res=16, batch_size=4, optimizer="rmsprop", lr_g=1e-4, lr_d=3e-4), IMAGES16).gan
+    assert isinstance(gan.discriminator.optimizer, keras.optimizers.RMSprop)
+    assert isinstance(gan.combined.optimizer, keras.optimizers.RMSprop)
+    assert float(gan.discriminator.optimizer.learning_rate) == pytest.approx(3e-4)
+    assert float(gan.combined.optimizer.learning_rate) == pytest.approx(1e-4)
+    adam = Trainer(TrainConfig(res=16, batch_size=4, beta1=0.3), IMAGES16).gan.combined.optimizer
+    assert isinstance(adam, keras.optimizers.Adam) and float(adam.beta_1) == pytest.approx(0.3)
+
+
+def test_least_squares_loss_is_what_d_minimises():
+    trainer = Trainer(TrainConfig(res=16, batch_size=4, loss="mse"), IMAGES16)
+    d = trainer.gan.discriminator
+    assert d.loss == "mean_squared_error" and trainer.gan.combined.loss == "mean_squared_error"
+    x = IMAGES16[:4].astype("float32") / 127.5 - 1
+    y = np.ones((4, 1), "float32")
+    loss = d.evaluate(x, y, verbose=0)[0]
+    assert loss == pytest.approx(float(np.mean((d.predict_on_batch(x) - 1) ** 2)), rel=1e-4)
+
+
+def test_grayscale_outputs_and_grids(face_folder, tmp_path):
+    flags = ["--res", "16", "--channels", "1", "--steps", "2", "--batch-size", "4", "--save-every", "2"]
+    assert train.main([*flags, "--data", str(face_folder), "--cache-dir", str(tmp_path / "c"),
+                       "--out", str(tmp_path / "r")]) == 0
+    assert keras.models.load_model(tmp_path / "r/generator.keras").output.shape[-1] == 1
+    assert Image.open(tmp_path / "r/previews/iter-00000002.png").mode == "L"
+
+
+@pytest.mark.parametrize("make, described", [
+    (lambda a: a, "uint8 0..255"),
+    (lambda a: a.astype(np.float32) / 255, "floats in [0, 1]"),
+    (lambda a: a.astype(np.float32) / 127.5 - 1, "floats in [-1, 1]"),
+    (lambda a: a[..., 0], "uint8 0..255"),
+    (lambda a: a.transpose(0, 3, 1, 2).copy(), "uint8 0..255"),
+])
+def test_array_inputs_and_their_ranges_are_detected(tmp_path, make, described):
+    original = np.random.default_rng(1).integers(0, 256, (6, 12, 12, 3), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", make(original))
+    messages = []
+    dataset = data.open_array(tmp_path / "x.npy", tmp_path / "cache", 12, log=messages.append)
+    assert any(described in m for m in messages), messages
+    expected = original[..., :1].repeat(3, axis=3) if described and make(original).ndim == 3 else original
+    assert np.abs(dataset.images.astype(int) - expected).max() <= 1
+
+
+def test_npz_arrays_are_read_too(tmp_path):
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((5, 28, 28), np.uint8), y_train=np.arange(5))
+    assert data.open_array(tmp_path / "mnist.npz", tmp_path / "c", 28, channels=1).images.shape == (5, 28, 28, 1)
+
+
+def test_a_28px_grayscale_array_trains_at_its_own_size(tmp_path):
+    digits = np.random.default_rng(2).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    np.save(tmp_path / "digits.npy", digits)
+    assert train.main(["--data", str(tmp_path / "digits.npy"), "--channels", "1", "--steps", "2", "--batch-size",
+                       "4", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r")]) == 0
+    generator = keras.models.load_model(tmp_path / "r/generator.keras")
+    assert generator.output.shape == (None, 28, 28, 1)
+
+
+def test_dcgan_architecture_trains_and_saves(face_folder, tmp_path):
+    assert train.main(["--arch", "dcgan", "--res", "32", "--steps", "2", "--batch-size", "4", "--data",
+                       str(face_folder), "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r")]) == 0
+    config = json.loads((tmp_path / "r/config.json").read_text())
+    assert config["arch"] == "dcgan" and config["lr"] == pytest.approx(2e-4)
+    generator = keras.models.load_model(tmp_path / "r/generator.keras")
+    assert generator.output.shape == (None, 32, 32, 3)
+    assert any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in generator.layers)
+
+
+def test_options_survive_a_resume_and_cannot_silently_change(face_folder, tmp_path, capsys):
+    base = ["--res", "16", "--batch-size", "4", "--save-every", "2", "--data", str(face_folder),
+            "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r")]
+    recipe = ["--optimizer", "rmsprop", "--loss", "mse", "--label-smoothing", "0.1", "--lr-d", "3e-4"]
+    assert train.main([*base, *recipe, "--steps", "2"]) == 0
+    assert train.main([*base, "--steps", "4"]) == 0
+    config = json.loads((tmp_path / "r/config.json").read_text())
+    assert (config["optimizer"], config["loss"], config["label_smoothing"], config["lr_d"]) == ("rmsprop", "mse",
+                                                                                               0.1, 3e-4)
+    capsys.readouterr()
+    assert train.main([*base, "--steps", "6", "--loss", "bce"]) == 2
+    assert "--loss bce (the run has mse)" in capsys.readouterr().err
