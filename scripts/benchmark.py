@@ -1,0 +1,582 @@
+"""Speed of our training loop and cache against the course notebook's, measured in one process.
+
+    PYTHONPATH=. python scripts/benchmark.py [--res 64] [--batch-size 32] [--steps 30] [--warmup 5]
+        [--rounds 3] [--variants tfpredict,bf16,fused,...] [--threads INTRA,INTER]
+        [--skip-train] [--skip-prep] [--prep-images N] [--json-only]
+
+Prints one JSON object on stdout and (unless --json-only) a short table on stderr. Training speeds are
+medians over interleaved rounds (A, B, A, B...), so that load from other processes hits every contestant
+alike: compare the ratios, not the absolute figures. Each preprocessing contestant runs in a fresh
+subprocess, so that its peak memory is its own.
+
+Training variants (--variants, '+' combines them, e.g. bf16+fused): tfpredict (generator through a
+tf.function instead of predict_on_batch), jit (XLA for D and combined), prefetch (next real batch and
+seeds prepared in a background thread), bf16 (keras mixed_bfloat16 policy), fused (one tf.function per
+iteration with both optimizers; D's fake batch is the generator's training-mode output that the G step
+reuses, so the generator runs forward once instead of twice: NOT the notebook's exact semantics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_FACES = REPO / ".." / "shared" / "data" / "faces" / "celeba_6k"
+SEED_SIZE = 100
+KNOWN_VARIANTS = ("tfpredict", "jit", "prefetch", "bf16", "fused")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def proc_status(field: str) -> int:
+    """A field of /proc/self/status in bytes (VmHWM: peak resident set, VmRSS: current)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def machine() -> dict:
+    cpu, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and cpu == "unknown":
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni",
+                                     "amx_bf16", "amx_tile", "amx_int8"}),
+        "load_average_at_start": os.getloadavg(),
+        "python": platform.python_version(),
+    }
+    try:
+        import keras
+        import tensorflow as tf
+
+        info["tensorflow"], info["keras"] = tf.__version__, keras.__version__
+    except ImportError:
+        pass
+    return info
+
+
+# ----------------------------------------------------------------------------------------- training loops
+
+def _build_gan(res: int, batch_size: int):
+    """Our models and compiled D/combined, whichever build_gan signature this checkout has."""
+    import inspect
+
+    from dcgan_faces.config import TrainConfig
+    from dcgan_faces.models import build_gan
+
+    if "config" in inspect.signature(build_gan).parameters:
+        return build_gan(TrainConfig(res=res, batch_size=batch_size))
+    return build_gan(res, SEED_SIZE)
+
+
+class NotebookLoop:
+    """The course notebook's loop, ported faithfully except for two Keras 3 necessities: two optimizers
+    (build_gan) and `discriminator.trainable` restored around D's steps so that D trains at all."""
+
+    name = "notebook"
+
+    def __init__(self, res: int, batch_size: int, images: np.ndarray):
+        import keras
+
+        keras.utils.set_random_seed(0)
+        self.gan = _build_gan(res, batch_size)
+        self.batch_size = batch_size
+        # The notebook: training_data = np.array(list of uint8 images) / 127.5 - 1  → float64 in memory.
+        self.training_data = np.array(images) / 127.5 - 1
+        self.y_real = np.ones((batch_size, 1))
+        self.y_fake = np.zeros((batch_size, 1))
+
+    def step(self) -> None:
+        gan, b = self.gan, self.batch_size
+        idx = np.random.randint(0, self.training_data.shape[0], b)
+        x_real = self.training_data[idx]
+        seed = np.random.normal(0, 1, (b, SEED_SIZE))
+        x_fake = gan.generator.predict(seed, verbose=0)  # the notebook left verbose at its default
+        gan.discriminator.trainable = True
+        d_metrics_real = gan.discriminator.train_on_batch(x_real, self.y_real)
+        d_metrics_fake = gan.discriminator.train_on_batch(x_fake, self.y_fake)
+        gan.discriminator.trainable = False
+        self.d_metrics = 0.5 * np.add(d_metrics_real, d_metrics_fake)
+        self.g_metrics = gan.combined.train_on_batch(seed, self.y_real)
+
+
+class OursLoop:
+    """dcgan_faces.trainer.Trainer, optionally with the speed-study variants applied from outside."""
+
+    def __init__(self, res: int, batch_size: int, images: np.ndarray, variants: frozenset[str] = frozenset()):
+        import keras
+
+        from dcgan_faces.config import TrainConfig
+        from dcgan_faces.trainer import Trainer
+
+        self.name = "+".join(sorted(variants)) or "ours"
+        self.variants = variants
+        if "bf16" in variants:
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            self.trainer = Trainer(TrainConfig(res=res, batch_size=batch_size), images)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        if "jit" in variants:
+            self._recompile_jit()
+        self._generate = None
+        if "tfpredict" in variants:
+            import tensorflow as tf
+
+            generator = self.trainer.gan.generator
+            self._generate = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
+        self._pool = self._next = None
+        if "prefetch" in variants:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1)
+        self._fused = self._make_fused() if "fused" in variants else None
+
+    def _recompile_jit(self) -> None:
+        gan = self.trainer.gan
+        for model, trainable in ((gan.discriminator, True), (gan.combined, False)):
+            gan.discriminator.trainable = trainable
+            model.compile(optimizer=model.optimizer, loss="binary_crossentropy", metrics=["accuracy"],
+                          jit_compile=True)
+        gan.discriminator.trainable = False
+
+    def _make_fused(self):
+        """One tf.function: G forward (training mode) once, D on real, D on fakes, G through frozen D."""
+        import keras
+        import tensorflow as tf
+
+        gan = self.trainer.gan
+        g, d = gan.generator, gan.discriminator
+        opt_d, opt_g = d.optimizer, gan.combined.optimizer
+        bce = keras.losses.BinaryCrossentropy()
+
+        @tf.function(jit_compile=False)
+        def fused(real, seeds, ones, zeros):
+            with tf.GradientTape() as g_tape:
+                fake = g(seeds, training=True)
+                with g_tape.stop_recording():
+                    d.trainable = True  # read at trace time only, as in the train_on_batch loop
+                    d_vars = d.trainable_variables
+                    with tf.GradientTape() as tape:
+                        p_real = d(real, training=True)
+                        d_loss_real = bce(ones, p_real)
+                    opt_d.apply_gradients(zip(tape.gradient(d_loss_real, d_vars), d_vars))
+                    with tf.GradientTape() as tape:
+                        p_fake = d(tf.stop_gradient(fake), training=True)
+                        d_loss_fake = bce(zeros, p_fake)
+                    opt_d.apply_gradients(zip(tape.gradient(d_loss_fake, d_vars), d_vars))
+                    d.trainable = False
+                p_g = d(fake, training=True)
+                g_loss = bce(ones, p_g)
+            g_vars = g.trainable_variables
+            opt_g.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
+            return d_loss_real, d_loss_fake, g_loss
+
+        return fused
+
+    def _inputs(self, k: int):
+        from dcgan_faces.trainer import TRAINING_SEEDS, latent_seeds
+
+        t = self.trainer
+        batch = getattr(t, "global_batch", t.config.batch_size)
+        return t.sampler.batch(k), latent_seeds(t.config, TRAINING_SEEDS, k, batch)
+
+    def step(self) -> None:
+        t = self.trainer
+        if not (self._generate or self._pool or self._fused):
+            t.step()
+            return
+        gan, k = t.gan, t.iteration
+        if self._pool is not None:
+            real, seeds = self._next.result() if self._next is not None else self._inputs(k)
+            self._next = self._pool.submit(self._inputs, k + 1)
+        else:
+            real, seeds = self._inputs(k)
+        if self._fused is not None:
+            losses = self._fused(real, seeds, t.real_labels, t.fake_labels)
+            self.last = [float(x) for x in losses]
+            t.iteration += 1
+            return
+        fake = self._generate(seeds) if self._generate is not None else gan.generator.predict_on_batch(seeds)
+        gan.discriminator.trainable = True
+        d_real = gan.discriminator.train_on_batch(real, t.real_labels)
+        d_fake = gan.discriminator.train_on_batch(fake, t.fake_labels)
+        gan.discriminator.trainable = False
+        g = gan.combined.train_on_batch(seeds, t.real_labels)
+        self.last = (d_real, d_fake, g)
+        t.iteration += 1
+
+
+def make_loop(name: str, res: int, batch_size: int, images: np.ndarray):
+    if name == "notebook":
+        return NotebookLoop(res, batch_size, images)
+    if name == "ours":
+        return OursLoop(res, batch_size, images)
+    parts = frozenset(name.split("+"))
+    unknown = parts - set(KNOWN_VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {', '.join(KNOWN_VARIANTS)}")
+    return OursLoop(res, batch_size, images, parts)
+
+
+def bench_training(args) -> dict:
+    names = ["ours", "notebook"] + [v for v in args.variants if v not in ("ours", "notebook")]
+    images = np.random.default_rng(0).integers(0, 256, (512, args.res, args.res, 3), dtype=np.uint8)
+    loops = {}
+    for name in names:
+        started = time.perf_counter()
+        loop = make_loop(name, args.res, args.batch_size, images)
+        for _ in range(max(args.warmup, 1)):
+            loop.step()
+        loops[name] = loop
+        log(f"  {name}: built and warmed up ({args.warmup} steps) in {time.perf_counter() - started:.1f} s")
+    per_round = max(1, args.steps // args.rounds)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(args.rounds):
+        order = names if r % 2 == 0 else names[::-1]  # A B C, C B A, ...: neither always goes first
+        for name in order:
+            started = time.perf_counter()
+            for _ in range(per_round):
+                loops[name].step()
+            rates[name].append(per_round / (time.perf_counter() - started))
+        log(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {rates[n][-1]:.3f}" for n in names) + " steps/s")
+    medians = {name: statistics.median(v) for name, v in rates.items()}
+    result = {
+        "res": args.res, "batch_size": args.batch_size, "rounds": args.rounds, "steps_per_round": per_round,
+        "warmup_steps": args.warmup, "training_images": "512 random uint8",
+        "loops": {name: {"steps_per_s": round(medians[name], 4),
+                         "images_per_s": round(medians[name] * args.batch_size, 2),
+                         "rounds_steps_per_s": [round(x, 4) for x in rates[name]]} for name in names},
+        "ratio_ours_over_notebook": round(medians["ours"] / medians["notebook"], 3),
+    }
+    for name in names[2:]:
+        result["loops"][name]["ratio_over_ours"] = round(medians[name] / medians["ours"], 3)
+        result["loops"][name]["ratio_over_notebook"] = round(medians[name] / medians["notebook"], 3)
+    result["flops"] = flops_report(args, medians)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------- FLOPs
+
+def forward_flops(model) -> int:
+    """Multiply-adds × 2 of every Conv2D and Dense layer (nested models included), per image."""
+    from keras import layers
+
+    total = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            c_in = layer.input.shape[-1]
+            kh, kw = layer.kernel_size
+            total += 2 * h * w * kh * kw * c_in * c_out
+        elif isinstance(layer, layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return total
+
+
+def peak_conv_gflops(dtype: str = "float32", batch: int = 32, size: int = 64, channels: int = 256,
+                     repeats: int = 3) -> float:
+    import tensorflow as tf
+
+    x = tf.random.normal((batch, size, size, channels), dtype=tf.float32)
+    k = tf.random.normal((3, 3, channels, channels), dtype=tf.float32) * 0.01
+    x, k = tf.cast(x, dtype), tf.cast(k, dtype)
+
+    @tf.function
+    def conv(x, k):
+        return tf.reduce_sum(tf.cast(tf.nn.conv2d(x, k, 1, "SAME"), tf.float32))
+
+    conv(x, k).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        conv(x, k).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * batch * size * size * 9 * channels * channels / best / 1e9
+
+
+def flops_report(args, medians: dict[str, float]) -> dict:
+    from dcgan_faces.models import build_discriminator, build_generator
+
+    f_g = forward_flops(build_generator(args.res, SEED_SIZE))
+    f_d = forward_flops(build_discriminator(args.res))
+    # Backward of a layer ≈ 2 × its forward (input gradient + weight gradient). Per image:
+    #   G.predict: F_G;  two D steps: 2 × 3·F_D;  combined: G 3·F_G + frozen D forward and input gradient 2·F_D
+    per_image = 4 * f_g + 8 * f_d
+    per_iteration = per_image * args.batch_size
+    peak32 = peak_conv_gflops("float32")
+    peak_bf16 = peak_conv_gflops("bfloat16")
+    report = {
+        "formula": "per iteration = batch × (4·F_G + 8·F_D): G.predict F_G, 2 D steps 2×3·F_D, "
+                   "combined 3·F_G + 2·F_D (frozen D: forward + input gradient only); the fused variant "
+                   "does 3·F_G + 8·F_D",
+        "generator_forward_gflop_per_image": round(f_g / 1e9, 4),
+        "discriminator_forward_gflop_per_image": round(f_d / 1e9, 4),
+        "gflop_per_iteration": round(per_iteration / 1e9, 2),
+        "peak_conv3x3_gflops_float32": round(peak32, 1),
+        "peak_conv3x3_gflops_bfloat16": round(peak_bf16, 1),
+        "peak_benchmark": "tf.function conv2d (32,64,64,256) ⊛ 3×3×256×256, SAME, best of 3",
+    }
+    for name, rate in medians.items():
+        flops = per_iteration if "fused" not in name else (3 * f_g + 8 * f_d) * args.batch_size
+        achieved = flops * rate / 1e9
+        report[f"achieved_gflops_{name}"] = round(achieved, 1)
+        report[f"fraction_of_float32_peak_{name}"] = round(achieved / peak32, 3)
+    return report
+
+
+# --------------------------------------------------------------------------------------------- preprocessing
+
+def child_main(argv: list[str]) -> None:
+    """Run one preprocessing contestant in this fresh process and print its figures as JSON."""
+    kind = argv[0]
+    started = time.perf_counter()
+    out: dict = {}
+    if kind == "ours":
+        folder, cache_dir, res = Path(argv[1]), Path(argv[2]), int(argv[3])
+        from dcgan_faces.data import cache_paths, open_folder
+
+        dataset = open_folder(folder, cache_dir, res, log=lambda m: None)
+        out["seconds"] = time.perf_counter() - started
+        out["images"] = len(dataset.images)
+        out["cache_bytes"] = cache_paths(cache_dir, res)[0].stat().st_size
+        del dataset
+        again = time.perf_counter()
+        dataset = open_folder(folder, cache_dir, res, log=lambda m: None)
+        out["reopen_seconds"] = time.perf_counter() - again
+    elif kind == "notebook":
+        folder, res = Path(argv[1]), int(argv[2])
+        from PIL import Image
+
+        training_data = []
+        for filename in sorted(os.listdir(folder)):
+            path = os.path.join(folder, filename)
+            image = Image.open(path).resize((res, res), Image.LANCZOS)  # ANTIALIAS in the notebook
+            training_data.append(np.asarray(image))
+        training_data = np.reshape(training_data, (-1, res, res, 3))
+        training_data = training_data.astype(np.float64)
+        training_data = training_data / 127.5 - 1.0
+        out["seconds"] = time.perf_counter() - started
+        out["images"] = len(training_data)
+        out["array_bytes"] = training_data.nbytes
+    elif kind == "bigcache":
+        tmp, count, res, batches = Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4])
+        path = tmp / "big_64_64.npy"
+        made = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, res, res, 3))
+        made[-1] = 1  # sparse: only the last page is written
+        made.flush()
+        del made
+        from dcgan_faces.data import BatchSampler
+
+        rss0 = proc_status("VmRSS")
+        started = time.perf_counter()
+        images = np.load(path, mmap_mode="r")
+        sampler = BatchSampler(images, 32, 0)
+        sampler.batch(0)
+        out["open_and_first_batch_seconds"] = time.perf_counter() - started
+        t = time.perf_counter()
+        for k in range(1, batches):
+            sampler.batch(k)
+        out["seconds_per_batch"] = (time.perf_counter() - t) / max(batches - 1, 1)
+        out["rss_growth_bytes"] = proc_status("VmRSS") - rss0
+        out["file_bytes_logical"] = path.stat().st_size
+        out["batches"] = batches
+    out["peak_rss_bytes"] = proc_status("VmHWM")
+    out["children_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(json.dumps(out))
+
+
+def run_child(*argv: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", *argv],
+                          capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"child {argv[0]} failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def make_large_photos(sources: list[Path], folder: Path, count: int, long_side: int = 1500) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        with Image.open(sources[i % len(sources)]) as image:
+            image = image.convert("RGB")
+            w, h = image.size
+            scale = long_side / max(w, h)
+            big = image.resize((round(w * scale), round(h * scale)), Image.Resampling.BICUBIC)
+        big.save(folder / f"large_{i:04d}.jpg", quality=90)
+
+
+def compare_loaders(folder: Path, res: int, work: Path) -> dict:
+    ours = run_child("ours", str(folder), str(work / f"cache_{folder.name}"), str(res))
+    notebook = run_child("notebook", str(folder), str(res))
+    mib = 1 / 2**20
+    return {
+        "images": ours["images"],
+        "ours_images_per_s": round(ours["images"] / ours["seconds"], 1),
+        "notebook_images_per_s": round(notebook["images"] / notebook["seconds"], 1),
+        "ratio_ours_over_notebook": round(notebook["seconds"] / ours["seconds"], 2),
+        "ours_seconds": round(ours["seconds"], 2), "notebook_seconds": round(notebook["seconds"], 2),
+        "ours_peak_rss_mib_main": round(ours["peak_rss_bytes"] * mib, 1),
+        "ours_peak_rss_mib_worker_max": round(ours["children_peak_rss_bytes"] * mib, 1),
+        "notebook_peak_rss_mib": round(notebook["peak_rss_bytes"] * mib, 1),
+        "cache_mib_on_disk": round(ours["cache_bytes"] * mib, 2),
+        "notebook_float64_array_mib": round(notebook["array_bytes"] * mib, 2),
+        "reopen_existing_cache_ms": round(ours["reopen_seconds"] * 1e3, 1),
+    }
+
+
+def bench_prep(args) -> dict:
+    faces = Path(args.faces).resolve()
+    if not faces.is_dir():
+        return {"skipped": f"no folder {faces}: preprocessing benchmark skipped"}
+    files = sorted(p for p in faces.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    work = Path(tempfile.mkdtemp(prefix="dcgan_bench_"))
+    result: dict = {"source": str(faces), "res": args.res}
+    try:
+        if args.prep_images and args.prep_images < len(files):
+            subset = work / "subset"
+            subset.mkdir()
+            for path in files[: args.prep_images]:
+                (subset / path.name).symlink_to(path)
+            folder = subset
+        else:
+            folder = faces
+        log(f"  preprocessing {folder}...")
+        result["folder"] = compare_loaders(folder, args.res, work)
+        log("  large photos...")
+        large = work / "large"
+        make_large_photos(files[: args.large_images], large, args.large_images)
+        from PIL import Image
+
+        with Image.open(next(large.iterdir())) as probe:
+            size = probe.size
+        result["large_photos"] = {"size_px": list(size), "note": "fewer than data.SERIAL_BELOW files are "
+                                  "decoded serially: this isolates JPEG draft mode",
+                                  **compare_loaders(large, args.res, work)}
+        shutil.rmtree(large, ignore_errors=True)
+        log("  200k-image cache...")
+        big = run_child("bigcache", str(work), str(args.big_images), "64", "100")
+        result["open_200k_cache"] = {
+            "images": args.big_images, "file_gib": round(big["file_bytes_logical"] / 2**30, 2),
+            "open_and_first_batch_ms": round(big["open_and_first_batch_seconds"] * 1e3, 1),
+            "ms_per_batch": round(big["seconds_per_batch"] * 1e3, 2),
+            "rss_growth_mib_after_100_batches": round(big["rss_growth_bytes"] / 2**20, 1),
+            "note": "sparse file; np.load(mmap_mode='r') + BatchSampler(batch 32)",
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+def table(report: dict) -> str:
+    lines = []
+    train = report.get("training")
+    if train:
+        lines.append(f"training {train['res']} px, batch {train['batch_size']} (median of {train['rounds']} rounds)")
+        for name, v in train["loops"].items():
+            extra = f"  ×{v['ratio_over_ours']} vs ours" if "ratio_over_ours" in v else ""
+            lines.append(f"  {name:24s} {v['steps_per_s']:7.3f} steps/s {v['images_per_s']:8.1f} img/s{extra}")
+        lines.append(f"  ours / notebook: ×{train['ratio_ours_over_notebook']}")
+        f = train["flops"]
+        lines.append(f"  {f['gflop_per_iteration']} GFLOP/iteration; ours {f['achieved_gflops_ours']} GFLOP/s of "
+                     f"peak conv {f['peak_conv3x3_gflops_float32']} (bf16 {f['peak_conv3x3_gflops_bfloat16']})")
+    prep = report.get("preprocessing")
+    if prep:
+        if "skipped" in prep:
+            lines.append(f"preprocessing: {prep['skipped']}")
+        for key in ("folder", "large_photos"):
+            if key in prep:
+                p = prep[key]
+                lines.append(f"prep {key} ({p['images']} images): ours {p['ours_images_per_s']} img/s, notebook "
+                             f"{p['notebook_images_per_s']} img/s (×{p['ratio_ours_over_notebook']}); peak RSS "
+                             f"{p['ours_peak_rss_mib_main']} vs {p['notebook_peak_rss_mib']} MiB; cache "
+                             f"{p['cache_mib_on_disk']} MiB vs float64 {p['notebook_float64_array_mib']} MiB; "
+                             f"reopen {p['reopen_existing_cache_ms']} ms")
+        if "open_200k_cache" in prep:
+            b = prep["open_200k_cache"]
+            lines.append(f"200k cache: open+first batch {b['open_and_first_batch_ms']} ms, "
+                         f"{b['ms_per_batch']} ms/batch, RSS +{b['rss_growth_mib_after_100_batches']} MiB")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--res", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per loop, split over the rounds")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default="", help=f"comma-separated, from {', '.join(KNOWN_VARIANTS)}; "
+                        "'+' combines, e.g. bf16+fused")
+    parser.add_argument("--threads", default=None, help="INTRA,INTER op threads for TensorFlow")
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-prep", action="store_true")
+    parser.add_argument("--prep-images", type=int, default=0, help="use only the first N images (0: all)")
+    parser.add_argument("--large-images", type=int, default=200)
+    parser.add_argument("--big-images", type=int, default=200_000)
+    parser.add_argument("--faces", default=str(DEFAULT_FACES))
+    parser.add_argument("--json-only", action="store_true")
+    args = parser.parse_args(argv)
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--_child"]:
+        child_main(argv[1:])
+        return
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    if args.threads:
+        import tensorflow as tf
+
+        intra, inter = (int(x) for x in args.threads.split(","))
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    report: dict = {"machine": machine(), "threads": args.threads or "tensorflow default"}
+    started = time.perf_counter()
+    if not args.skip_train:
+        log("training...")
+        report["training"] = bench_training(args)
+    if not args.skip_prep:
+        log("preprocessing...")
+        report["preprocessing"] = bench_prep(args)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    if not args.json_only:
+        log(table(report))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
