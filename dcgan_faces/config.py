@@ -42,6 +42,7 @@ class TrainConfig:
     eval_images: int = 500
     preview_rows: int = 4
     preview_cols: int = 7
+    strategy: str = "auto"  # tf.distribute: auto, none, mirrored, multiworker, tpu (dcgan_faces/distribute.py)
 
     @property
     def checkpoint_interval(self) -> int:

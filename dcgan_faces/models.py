@@ -25,7 +25,7 @@ class FrozenBatchStatsNormalization(layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
         axes = [i for i in range(len(x.shape)) if i != self.axis % len(x.shape)]
-        mean, variance = ops.moments(x, axes=axes)
+        mean, variance = ops.moments(x, axes=axes, synchronized=self.synchronized)  # global batch under a strategy
         outputs = ops.batch_normalization(
             x, mean, variance, axis=self.axis,
             offset=ops.cast(self.beta, x.dtype), scale=ops.cast(self.gamma, x.dtype), epsilon=self.epsilon,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from dcgan_faces import __version__, checkpoint, drive
+from dcgan_faces import __version__, checkpoint, distribute, drive
 from dcgan_faces.config import IDENTITY_FIELDS, TrainConfig
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, Dataset, array_resolution, open_dataset
 from dcgan_faces.preview import image_grid, to_uint8
@@ -22,7 +22,7 @@ from dcgan_faces.tblog import TensorBoardLog
 from dcgan_faces.trainer import Trainer, preview_seeds
 
 HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints", "on_nan", "min_size", "eval_every",
-                   "eval_images")
+                   "eval_images", "strategy")
 POSTFIX_EVERY = 10
 MAX_ROLLBACKS = 3
 DCGAN_LR = 2e-4  # Radford et al. 2015
@@ -93,7 +93,9 @@ class Session:
         self.seconds = seconds
         self.rollbacks = 0
         self.previews = preview_seeds(config)
-        self.tensorboard = TensorBoardLog(run.path / "tensorboard")
+        # on a multi-worker run only the chief writes files; the other workers run every step alike
+        self.chief = distribute.is_chief(trainer.strategy)
+        self.tensorboard = TensorBoardLog(run.path / "tensorboard") if self.chief else None
         self._unavailable: set[str] = set()
         self._pending: list[dict] = []
 
@@ -106,10 +108,11 @@ class Session:
         run = RunFolder(args.out or _default_out(given.get("data"), res))
         if drive.in_colab() and not drive.is_slow_mount(run.path):
             print(drive.colab_advice())
-        if args.fresh:
+        other_worker = given.get("strategy") == "multiworker" and not distribute.is_chief_by_env()
+        if args.fresh and not other_worker:
             _move_aside(run)
         _check_writable(run.path)
-        found = cls._find_checkpoint(args.resume, run)
+        found = None if args.fresh and other_worker else cls._find_checkpoint(args.resume, run)
         if found:
             path, state, arrays = found
             config = _resumed_config(state, given, str(path))
@@ -119,16 +122,21 @@ class Session:
             dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels, min_size=config.min_size)
         except DataError as error:
             raise SetupError(str(error)) from None
-        config = cls._fit_to_data(config, dataset, args.epochs if not found else None)
-        trainer = Trainer(config, dataset.images)
+        try:  # before any TensorFlow operation: a multi-worker strategy configures the runtime
+            strategy = distribute.choose_strategy(config.strategy)
+        except (ValueError, RuntimeError) as error:
+            raise SetupError(f"--strategy {config.strategy}: {error}") from None
+        config = cls._fit_to_data(config, dataset, args.epochs if not found else None, distribute.replicas(strategy))
+        trainer = Trainer(config, dataset.images, strategy)
         seconds = 0.0
         if found:
             checkpoint.restore(trainer.gan, arrays)
             trainer.iteration, seconds = state["iteration"], state["seconds"]
             print(f"resuming from iteration {trainer.iteration:,} ({path})")
-        run.create()
-        run.write_config(config)
-        run.truncate_metrics(trainer.iteration)
+        if distribute.is_chief(strategy):
+            run.create()
+            run.write_config(config)
+            run.truncate_metrics(trainer.iteration)
         return cls(config, run, dataset, trainer, seconds)
 
     @staticmethod
@@ -155,11 +163,13 @@ class Session:
             raise SetupError(f"--resume: {error}") from None
 
     @staticmethod
-    def _fit_to_data(config: TrainConfig, dataset: Dataset, epochs: float | None) -> TrainConfig:
+    def _fit_to_data(config: TrainConfig, dataset: Dataset, epochs: float | None, replicas: int = 1) -> TrainConfig:
         n = len(dataset.images)
-        if config.batch_size > n:
-            raise SetupError(f"--batch-size {config.batch_size} is larger than the {n} images; use at most {n}")
-        steps = math.ceil(epochs * n / config.batch_size) if epochs else config.steps
+        if config.batch_size * replicas > n:
+            per_replica = f" × {replicas} replicas" if replicas > 1 else ""
+            raise SetupError(f"--batch-size {config.batch_size}{per_replica} is larger than the {n} images; "
+                             f"use at most {n // replicas}")
+        steps = math.ceil(epochs * n / (config.batch_size * replicas)) if epochs else config.steps
         return dataclasses.replace(config, data=dataset.source, steps=steps)
 
     # ------------------------------------------------------------------------------------------- loop
@@ -183,7 +193,7 @@ class Session:
                     raise Diverged(", ".join(f"{name} {value:.4g}" for name, value in figures.items()))
                 if k % POSTFIX_EVERY == 0:
                     bar.set_postfix({name: f"{value:.3f}" for name, value in figures.items()}, refresh=False)
-                if config.eval_every and k % config.eval_every == 0:
+                if config.eval_every and self.chief and k % config.eval_every == 0:
                     self._optional("evaluation", self.evaluate)
                 if k % config.save_every == 0:
                     self._write(f"the preview grid of iteration {k:,}", self.save_preview)
@@ -239,6 +249,8 @@ class Session:
 
     def _write(self, what: str, write) -> bool:
         """Run a writer; a write error (disk full, a vanished mount) is reported and training goes on."""
+        if not self.chief:
+            return True
         try:
             write()
         except OSError as error:
@@ -248,6 +260,8 @@ class Session:
         return True
 
     def flush_metrics(self) -> None:
+        if not self.chief:
+            self._pending = []
         if self._pending:
             self.run_folder.append_metrics(self._pending)
             for row in self._pending:

@@ -85,7 +85,8 @@ def parser() -> argparse.ArgumentParser:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=positive_int, help=f"iterations in total (default {d.steps})")
     length.add_argument("--epochs", type=positive_float, help="passes over the images in total (instead of --steps)")
-    p.add_argument("--batch-size", type=positive_int, help=f"default {d.batch_size}")
+    p.add_argument("--batch-size", type=positive_int, help=f"images per replica (default {d.batch_size}); with "
+                   "--strategy the global batch is this × the number of replicas")
     p.add_argument("--save-every", type=positive_int,
                    help=f"iterations between preview grids, like the notebook's SAVE_FREQ (default {d.save_every})")
     p.add_argument("--checkpoint-every", type=positive_int, help="iterations between checkpoints "
@@ -114,6 +115,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=positive_int, help="iterations between SWD and face-rate evaluations, "
                    "logged in metrics.jsonl (default: never; needs the [metrics] extra)")
     p.add_argument("--eval-images", type=positive_int, help=f"images per evaluation (default {d.eval_images})")
+    p.add_argument("--strategy", choices=("auto", "none", "mirrored", "multiworker", "tpu"),
+                   help="tf.distribute strategy (default auto: a Colab TPU, all GPUs when there are 2 or more, "
+                   "else none); multiworker reads TF_CONFIG. --batch-size is per replica, so the global batch "
+                   "grows with the replicas; the learning rate is kept as given, not scaled")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--fresh", action="store_true", help="start over: an existing run in --out is moved aside")
     start.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="resume from this checkpoint file")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.data import BatchSampler
+from dcgan_faces.distribute import Feed, prepare_for_distributed_input, replicas
 from dcgan_faces.models import GAN, build_gan
 
 TRAINING_SEEDS, PREVIEW_SEEDS, LABEL_NOISE = 1, 2, 3  # independent random streams derived from --seed
@@ -30,18 +33,27 @@ class Trainer:
     makes a resumed run continue exactly where an uninterrupted one would have been.
     """
 
-    def __init__(self, config: TrainConfig, images: np.ndarray):
+    def __init__(self, config: TrainConfig, images: np.ndarray, strategy=None):
         import keras
 
         keras.utils.set_random_seed(config.seed)
         self.config = config
-        self.gan: GAN = build_gan(config)
-        self.sampler = BatchSampler(images, config.batch_size, config.seed)
+        # --batch-size is per replica; models and optimizers live in the strategy's scope (distribute.py)
+        self.strategy, self.feed = strategy, Feed(strategy)
+        self.global_batch = config.batch_size * replicas(strategy)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.gan: GAN = build_gan(config)
+            self._build_optimizers()
+        self.sampler = BatchSampler(images, self.global_batch, config.seed, shard=self.feed.shard)
         self.iteration = 0
-        self.real_labels = np.full((config.batch_size, 1), 1.0 - config.label_smoothing, dtype=np.float32)
-        self.fake_labels = np.zeros((config.batch_size, 1), dtype=np.float32)
-        self.generator_labels = np.ones((config.batch_size, 1), dtype=np.float32)
-        self._build_optimizers()
+        self.real_labels = np.full((self.global_batch, 1), 1.0 - config.label_smoothing, dtype=np.float32)
+        self.fake_labels = np.zeros((self.global_batch, 1), dtype=np.float32)
+        self.generator_labels = np.ones((self.global_batch, 1), dtype=np.float32)
+        if strategy is not None:
+            import tensorflow as tf
+
+            prepare_for_distributed_input(self.gan, config, strategy)
+            self._replica_generate = tf.function(lambda seeds: self.gan.generator(seeds, training=False))
 
     def _build_optimizers(self) -> None:
         """Create the optimizers' slots up front, so that a checkpoint can be restored into them."""
@@ -63,16 +75,22 @@ class Trainer:
         """One iteration; returns the notebook's four figures (D's averaged over its real and fake steps)."""
         gan, k = self.gan, self.iteration
         real = self.sampler.batch(k)
-        seeds = latent_seeds(self.config, TRAINING_SEEDS, k, self.config.batch_size)
-        fake = gan.generator.predict_on_batch(seeds)
+        seeds = latent_seeds(self.config, TRAINING_SEEDS, k, self.global_batch)
+        fake = gan.generator.predict_on_batch(seeds) if self.strategy is None else None
 
         real_labels, fake_labels = self.discriminator_labels(k)
+        generator_labels = self.generator_labels
+        if self.strategy is not None:  # each replica gets its own rows; the fakes stay on their replicas
+            real = self.feed.replicas(real)
+            seeds, real_labels, fake_labels, generator_labels = map(
+                self.feed, (seeds, real_labels, fake_labels, generator_labels))
+            fake = self.strategy.run(self._replica_generate, args=(seeds,))
 
         gan.discriminator.trainable = True
         d_real = gan.discriminator.train_on_batch(real, real_labels)
         d_fake = gan.discriminator.train_on_batch(fake, fake_labels)
         gan.discriminator.trainable = False
-        g_loss, g_acc = gan.combined.train_on_batch(seeds, self.generator_labels)
+        g_loss, g_acc = gan.combined.train_on_batch(seeds, generator_labels)
 
         self.iteration += 1
         return {
@@ -93,4 +111,6 @@ class Trainer:
 
     def generate(self, seeds: np.ndarray) -> np.ndarray:
         """Generator output in [-1, 1] for `seeds`, in inference mode (BatchNorm on moving averages)."""
+        if self.strategy is not None:  # no collective ops: only the chief calls this on a multi-worker run
+            return np.asarray(self.gan.generator(seeds, training=False))
         return np.asarray(self.gan.generator.predict_on_batch(seeds))
