@@ -12,7 +12,7 @@ from pathlib import Path
 MIN_START = 4  # smallest square the generator grows from
 
 IDENTITY_FIELDS = ("res", "channels", "seed_size", "arch", "batch_size", "lr", "lr_g", "lr_d", "beta1", "optimizer",
-                   "loss", "label_smoothing", "label_noise", "seed", "data")
+                   "loss", "label_smoothing", "label_noise", "precision", "seed", "data")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class TrainConfig:
     data: str = "demo"
     min_size: int = 0  # skip images whose short side is smaller; 0: upscale them
     on_nan: str = "stop"  # or "rollback"
+    precision: str = "auto"  # auto, float32, mixed_float16, mixed_bfloat16
     eval_every: int = 0  # iterations between SWD / face-rate evaluations; 0: never
     eval_images: int = 500
     preview_rows: int = 4

@@ -19,7 +19,7 @@ from dcgan_faces.data import GDRIVE_PREFIX, DataError, Dataset, array_resolution
 from dcgan_faces.preview import image_grid, to_uint8
 from dcgan_faces.runfolder import RunFolder
 from dcgan_faces.tblog import TensorBoardLog
-from dcgan_faces.trainer import Trainer, preview_seeds
+from dcgan_faces.trainer import Trainer, preview_seeds, resolve_precision
 
 HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints", "on_nan", "min_size", "eval_every",
                    "eval_images", "strategy")
@@ -118,6 +118,8 @@ class Session:
             config = _resumed_config(state, given, str(path))
         else:
             config = TrainConfig(**{**defaults, **given, "data": _data_key(given.get("data"))})
+            # fixed for the run's life: optimizer slots (loss scaling) differ between precisions
+            config = dataclasses.replace(config, precision=resolve_precision(config.precision))
         try:
             dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels, min_size=config.min_size)
         except DataError as error:

@@ -112,6 +112,9 @@ def parser() -> argparse.ArgumentParser:
                                                "(default 0: smaller images are upscaled)")
     p.add_argument("--on-nan", choices=("stop", "rollback"), help="when a loss turns NaN/inf: stop (default) or "
                    "reload the last checkpoint with halved learning rates and go on (at most 3 times)")
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                   help="auto (default): mixed_float16 on a GPU, float32 on a CPU; fixed when a run starts. D's "
+                        "output and the losses stay float32 in every mode")
     p.add_argument("--eval-every", type=positive_int, help="iterations between SWD and face-rate evaluations, "
                    "logged in metrics.jsonl (default: never; needs the [metrics] extra)")
     p.add_argument("--eval-images", type=positive_int, help=f"images per evaluation (default {d.eval_images})")

@@ -20,6 +20,19 @@ def latent_seeds(config: TrainConfig, stream: int, index: int, count: int) -> np
     return rng.standard_normal((count, config.seed_size), dtype=np.float32)
 
 
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy for --precision; "auto" is mixed_float16 on a GPU, float32 otherwise.
+
+    Measured on this project's AVX-512-BF16 CPU without AMX, mixed_bfloat16 trained at 0.76× the speed of
+    float32, so "auto" never picks it; it stays available by name for CPUs whose bf16 kernels are fast.
+    """
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+
+
 def preview_seeds(config: TrainConfig) -> np.ndarray:
     """The fixed seeds of the preview grid: the same faces in every grid of every run with this --seed."""
     return latent_seeds(config, PREVIEW_SEEDS, 0, config.preview_rows * config.preview_cols)
@@ -37,6 +50,7 @@ class Trainer:
         import keras
 
         keras.utils.set_random_seed(config.seed)
+        keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
         self.config = config
         # --batch-size is per replica; models and optimizers live in the strategy's scope (distribute.py)
         self.strategy, self.feed = strategy, Feed(strategy)

@@ -123,3 +123,24 @@ def test_options_survive_a_resume_and_cannot_silently_change(face_folder, tmp_pa
     capsys.readouterr()
     assert train.main([*base, "--steps", "6", "--loss", "bce"]) == 2
     assert "--loss bce (the run has mse)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_with_float32_outputs_and_losses(precision):
+    trainer = Trainer(TrainConfig(res=16, batch_size=4, precision=precision), IMAGES16)
+    try:
+        assert trainer.gan.generator.layers[3].compute_dtype == precision.removeprefix("mixed_")
+        assert trainer.gan.generator.output.dtype == "float32"
+        assert trainer.gan.discriminator.output.dtype == "float32"
+        figures = [trainer.step() for _ in range(2)][-1]
+        assert all(np.isfinite(value) for value in figures.values())
+        assert trainer.generate(np.zeros((2, 100), "float32")).dtype == np.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_auto_precision_is_float32_on_a_cpu():
+    from dcgan_faces.trainer import resolve_precision
+
+    assert resolve_precision("auto") == "float32"
+    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
