@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan_faces.generate import UsageError, generate_images, latent_size, latents, open_model, positive_int
+from dcgan_faces.cli_types import positive_int
+from dcgan_faces.generate import UsageError, generate_images, latent_size, latents, open_model
 
 
 def sample_real(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from dcgan_faces.generate import mp4_available, positive_float, write_animation
+from dcgan_faces.cli_types import positive_float
+from dcgan_faces.generate import mp4_available, write_animation
 from dcgan_faces.runfolder import RunFolder
 
 BAND = 24  # px of white above each grid for the caption

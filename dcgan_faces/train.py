@@ -8,13 +8,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: h
 
 import argparse
 import dataclasses
-import math
 import signal
 import sys
 from pathlib import Path
 
 from dcgan_faces import __version__
-from dcgan_faces.config import TrainConfig, upsampling_plan
+from dcgan_faces.cli_types import fraction, non_negative_int, positive_float, positive_int, resolution
+from dcgan_faces.config import TrainConfig
 from dcgan_faces.data import GDRIVE_PREFIX
 
 DEFAULTS = TrainConfig()
@@ -27,43 +27,6 @@ SAVE_FREQ = 100" counted iterations: reproduce it with --steps 10000 --save-ever
 Resuming: re-run the same command (same --out) and training continues from the newest checkpoint, with the
 same preview faces and continuous numbering. --fresh moves an earlier run aside and starts over.
 """
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 0.5:
-        raise argparse.ArgumentTypeError(f"must be from 0 up to 0.5, got {text}")
-    return value
-
-
-def resolution(text: str) -> int:
-    value = int(text)
-    try:
-        upsampling_plan(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--res {value} ")) from None
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
