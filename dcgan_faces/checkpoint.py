@@ -90,13 +90,18 @@ def read_latest(folder: Path, log=print) -> tuple[Path, dict, dict] | None:
     return None
 
 
+def assign_group(variables: list, arrays: dict[str, np.ndarray], group: str) -> None:
+    """Assign the checkpoint's `group/NNNN` arrays to `variables`, checking their count and shapes."""
+    saved = sorted(k for k in arrays if k.startswith(group + "/"))
+    if len(saved) != len(variables):
+        raise CheckpointError(f"checkpoint has {len(saved)} {group} variables, model {len(variables)}")
+    for variable, key in zip(variables, saved, strict=True):
+        if tuple(variable.shape) != arrays[key].shape:
+            raise CheckpointError(f"{key}: checkpoint shape {arrays[key].shape}, model {variable.shape}")
+        variable.assign(arrays[key])
+
+
 def restore(gan: GAN, arrays: dict[str, np.ndarray]) -> None:
     """Assign saved values to every variable; the optimizers must already be built."""
     for group, variables in _variable_groups(gan).items():
-        saved = sorted(k for k in arrays if k.startswith(group + "/"))
-        if len(saved) != len(variables):
-            raise CheckpointError(f"checkpoint has {len(saved)} {group} variables, model {len(variables)}")
-        for variable, key in zip(variables, saved, strict=True):
-            if tuple(variable.shape) != arrays[key].shape:
-                raise CheckpointError(f"{key}: checkpoint shape {arrays[key].shape}, model {variable.shape}")
-            variable.assign(arrays[key])
+        assign_group(variables, arrays, group)

@@ -204,7 +204,7 @@ def _shrink_npy(path: Path, rows: int) -> None:
         file.truncate(data_start + rows * int(np.prod(shape[1:])) * dtype.itemsize)
 
 
-def _write_atomically(path: Path, fill: Callable[[Path], None]) -> None:
+def write_atomically(path: Path, fill: Callable[[Path], None]) -> None:
     """Let `fill` write a temporary file beside `path`, then rename it into place."""
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
@@ -217,7 +217,7 @@ def _write_atomically(path: Path, fill: Callable[[Path], None]) -> None:
 
 
 def write_json_atomically(path: Path, value: dict) -> None:
-    _write_atomically(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2)))
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2)))
 
 
 def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, channels: int,
@@ -251,7 +251,7 @@ def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, ch
         if kept < len(files):
             _shrink_npy(tmp, kept)
 
-    _write_atomically(tensor_path, fill)
+    write_atomically(tensor_path, fill)
     if first_skipped:
         log(f"skipped {sum(skipped.values())} of {len(files)} files "
               f"({', '.join(f'{n} {why}' for why, n in skipped.items())}), e.g. {'; '.join(first_skipped)}")
@@ -416,7 +416,7 @@ def open_array(path: Path, cache_dir: Path, res: int, channels: int = 3, log: Lo
                 out[start:start + len(chunk)] = _to_uint8_images(chunk, offset, scale, res, channels)
             out.flush()
 
-        _write_atomically(tensor_path, fill)
+        write_atomically(tensor_path, fill)
         return {"images": len(images), "value_range": described}
 
     cached, _ = _open_cached(tensor_path, manifest_path, expected, build, log)
@@ -445,7 +445,7 @@ def open_demo(cache_dir: Path, res: int, channels: int = 3, log: Log = print) ->
         faces = synthetic.make_faces(DEMO_IMAGES, res, seed=0)
         if channels == 1:
             faces = np.asarray([np.asarray(Image.fromarray(f).convert("L")) for f in faces])[..., None]
-        _write_atomically(tensor_path, lambda tmp: np.save(tmp, faces))
+        write_atomically(tensor_path, lambda tmp: np.save(tmp, faces))
         write_json_atomically(manifest_path, {**expected, "preprocessing": None})
     return Dataset(np.load(tensor_path, mmap_mode="r"), "demo", tensor_path)
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from dcgan_faces.config import TrainConfig
-from dcgan_faces.data import write_json_atomically
+from dcgan_faces.data import write_atomically, write_json_atomically
 
 PREVIEW_PATTERN = "iter-*.png"
 
@@ -23,7 +21,6 @@ class RunFolder:
         self.previews = self.path / "previews"
         self.checkpoints = self.path / "checkpoints"
         self.generator_path = self.path / "generator.keras"
-        self.seeds_path = self.path / "preview_seeds.npy"
 
     def create(self) -> None:
         self.previews.mkdir(parents=True, exist_ok=True)
@@ -31,11 +28,6 @@ class RunFolder:
 
     def write_config(self, config: TrainConfig) -> None:
         write_json_atomically(self.config_path, json.loads(config.to_json()))
-
-    def write_preview_seeds(self, seeds: np.ndarray) -> None:
-        tmp = self.seeds_path.with_name(".preview_seeds.tmp.npy")
-        np.save(tmp, seeds)
-        os.replace(tmp, self.seeds_path)
 
     def append_metrics(self, rows: list[dict]) -> None:
         with open(self.metrics_path, "a") as log:
@@ -54,28 +46,22 @@ class RunFolder:
 
     def truncate_metrics(self, iteration: int) -> None:
         """Drop log rows after `iteration`: a resume replays those iterations and logs them again."""
-        rows = [row for row in self.read_metrics() if row["iteration"] <= iteration]
-        tmp = self.metrics_path.with_name(".metrics.tmp.jsonl")
-        tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
-        os.replace(tmp, self.metrics_path)
+        text = "".join(json.dumps(row) + "\n" for row in self.read_metrics() if row["iteration"] <= iteration)
+        write_atomically(self.metrics_path, lambda tmp: tmp.write_text(text))
 
     def preview_path(self, iteration: int) -> Path:
         return self.previews / f"iter-{iteration:08d}.png"
 
     def save_preview(self, grid: Image.Image, iteration: int) -> Path:
         path = self.preview_path(iteration)
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        grid.save(tmp)
-        os.replace(tmp, path)
+        write_atomically(path, grid.save)
         return path
 
     def preview_files(self) -> list[Path]:
         return sorted(self.previews.glob(PREVIEW_PATTERN))
 
     def save_generator(self, generator) -> Path:
-        tmp = self.generator_path.with_name(".generator.tmp.keras")
-        generator.save(tmp)
-        os.replace(tmp, self.generator_path)
+        write_atomically(self.generator_path, generator.save)
         return self.generator_path
 
 
@@ -103,14 +89,12 @@ def load_generator(path: Path):
 
 def _generator_from_checkpoint(run: RunFolder, config: TrainConfig):
     from dcgan_faces import checkpoint
-    from dcgan_faces.models import build_generator
+    from dcgan_faces.models import ARCHITECTURES
 
     latest = checkpoint.read_latest(run.checkpoints)
     if latest is None:
         raise FileNotFoundError(f"{run.path} has neither generator.keras nor a checkpoint yet")
     _, _, arrays = latest
-    generator = build_generator(config.res, config.seed_size, config.channels)
-    saved = sorted(k for k in arrays if k.startswith("generator/"))
-    for variable, key in zip(generator.variables, saved, strict=True):
-        variable.assign(arrays[key])
+    generator = ARCHITECTURES[config.arch][0](config.res, config.seed_size, config.channels)
+    checkpoint.assign_group(generator.variables, arrays, "generator")
     return generator
