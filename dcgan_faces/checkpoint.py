@@ -15,6 +15,7 @@ import numpy as np
 from dcgan_faces.models import GAN
 
 NAME = re.compile(r"ckpt-(\d{8})\.npz$")
+AVERAGE = "generator_average"
 
 
 class CheckpointError(Exception):
@@ -23,12 +24,15 @@ class CheckpointError(Exception):
 
 def _variable_groups(gan: GAN) -> dict[str, list]:
     # model.variables also holds the dropout layers' random-generator states, which exact resumption needs
-    return {
+    groups = {
         "generator": gan.generator.variables,
         "discriminator": gan.discriminator.variables,
         "d_optimizer": gan.discriminator.optimizer.variables,
         "g_optimizer": gan.combined.optimizer.variables,
     }
+    if gan.average:
+        groups[AVERAGE] = gan.average.model.variables
+    return groups
 
 
 def checkpoints(folder: Path) -> list[Path]:

@@ -12,11 +12,16 @@ from pathlib import Path
 MIN_START = 4  # smallest square the generator grows from
 
 IDENTITY_FIELDS = ("res", "channels", "seed_size", "arch", "batch_size", "lr", "lr_g", "lr_d", "beta1", "optimizer",
-                   "loss", "label_smoothing", "label_noise", "precision", "seed", "data")
+                   "loss", "label_smoothing", "label_noise", "precision", "seed", "data", "recipe", "ema",
+                   "spectral_norm", "minibatch_stddev", "augment")
+AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's operations (augment.py)
 
 
 @dataclass
 class TrainConfig:
+    """Every setting of a run. The field defaults are the notebook recipe; RECIPES["default"] changes some."""
+
+    recipe: str = "notebook"
     res: int = 64
     channels: int = 3
     arch: str = "notebook"
@@ -30,6 +35,10 @@ class TrainConfig:
     loss: str = "bce"  # or "mse" (least squares)
     label_smoothing: float = 0.0  # real labels become 1 - this (one-sided)
     label_noise: float = 0.0  # uniform noise of this amplitude: real labels pushed down, fake ones up
+    ema: float = 0.0  # decay of the generator's moving average (with ramp-up); 0: previews use G itself
+    spectral_norm: bool = False  # spectral normalisation of D's weight layers
+    minibatch_stddev: bool = False  # D sees the batch's standard deviation as an extra channel
+    augment: str = ""  # DiffAugment policy for everything D sees, e.g. "color,translation,cutout"
     steps: int = 10_000
     save_every: int = 100
     checkpoint_every: int | None = None  # None: with every preview grid
@@ -67,6 +76,16 @@ class TrainConfig:
         return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
 
 
+def parse_policy(text: str) -> tuple[str, ...]:
+    """--augment "color,translation" → ("color", "translation"); "" → (); ValueError naming an unknown part."""
+    parts = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in parts if part not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"--augment: unknown {', '.join(unknown)}; use a comma-separated subset of "
+                         f"{','.join(AUGMENTATIONS)}")
+    return parts
+
+
 def upsampling_plan(res: int) -> tuple[int, int]:
     """(start size, number of 2× upsamplings) that grows a square from start to `res`.
 
@@ -80,3 +99,24 @@ def upsampling_plan(res: int) -> tuple[int, int]:
     while res % 2 ** (doublings + 1) == 0 and res // 2 ** (doublings + 1) >= MIN_START:
         doublings += 1
     return res // 2**doublings, doublings
+
+
+# --recipe: the settings a new run starts from, before the user's own flags. "notebook" is the field defaults.
+RECIPES: dict[str, dict] = {
+    "default": {"arch": "dcgan", "ema": 0.999},
+    "notebook": {},
+}
+DEFAULT_RECIPE = "default"
+DCGAN_LR = 2e-4  # Radford et al. 2015
+
+
+def recipe_settings(given: dict) -> dict:
+    """TrainConfig fields of a new run: its recipe's settings, overridden by `given` (the user's flags).
+
+    --arch dcgan brings its paper's learning rate unless a learning rate is given.
+    """
+    recipe = given.get("recipe", DEFAULT_RECIPE)
+    settings = {**RECIPES[recipe], **given, "recipe": recipe}
+    if settings.get("arch") == "dcgan":
+        settings.setdefault("lr", DCGAN_LR)
+    return settings

@@ -1,4 +1,4 @@
-"""The course notebook's generator and discriminator, and the combined model that trains the generator."""
+"""The generator and discriminator (the course notebook's, or Radford et al.'s) and the combined model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from dcgan_faces.augment import DiffAugment
 from dcgan_faces.config import TrainConfig, upsampling_plan
+from dcgan_faces.ema import GeneratorAverage
 
 
 @keras.saving.register_keras_serializable(package="dcgan_faces")
@@ -33,6 +35,58 @@ class FrozenBatchStatsNormalization(layers.BatchNormalization):
         return ops.cast(outputs, self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package="dcgan_faces")
+class FrozenSpectralNormalization(layers.SpectralNormalization):
+    """Spectral normalisation (Miyato et al. 2018) that leaves a frozen discriminator untouched.
+
+    The stock wrapper rescales its kernel in place on every training call, which would change D during
+    the generator's step; frozen, this one uses the kernel as D's last step left it (already normalised
+    there, then moved by one optimizer step).
+    """
+
+    def call(self, inputs, training=False):
+        return super().call(inputs, training=training and self.trainable)
+
+
+@keras.saving.register_keras_serializable(package="dcgan_faces")
+class MinibatchStdDev(layers.Layer):
+    """Appends the batch's average per-feature standard deviation as one more channel (Karras et al. 2018).
+
+    D sees how varied the batch is, so a generator that makes the same face again and again is caught.
+    """
+
+    def call(self, x):
+        stddev = ops.sqrt(ops.var(ops.cast(x, "float32"), axis=0) + 1e-8)
+        average = ops.cast(ops.mean(stddev), x.dtype)
+        return ops.concatenate([x, ops.ones_like(x[..., :1]) * average], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+
+@dataclass(frozen=True)
+class DiscriminatorOptions:
+    """Additions to either architecture's D: spectral norm on every weight layer, a minibatch-stddev
+    channel before the output layer, DiffAugment of every input (policy string; "" for none)."""
+
+    spectral_norm: bool = False
+    minibatch_stddev: bool = False
+    augment: str = ""
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> DiscriminatorOptions:
+        return cls(config.spectral_norm, config.minibatch_stddev, config.augment)
+
+    def weights(self, layer: layers.Layer) -> layers.Layer:
+        return FrozenSpectralNormalization(layer, dtype=layer.dtype_policy) if self.spectral_norm else layer
+
+    def input(self, image):
+        return DiffAugment(self.augment)(image) if self.augment else image
+
+    def before_output(self, x):
+        return MinibatchStdDev()(x) if self.minibatch_stddev else x
+
+
 def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3) -> keras.Model:
     """Dense(start²·256) → 2 × [UpSampling, Conv 256, BN, ReLU] → [UpSampling, Conv 128, BN, ReLU]… → tanh."""
     start, doublings = upsampling_plan(res)
@@ -49,27 +103,27 @@ def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3) -> k
     return keras.Model(seed, image, name="generator")
 
 
-def _conv_block(x, filters: int, strides: int, zero_pad: bool = False):
+def _conv_block(x, filters: int, strides: int, options: DiscriminatorOptions, zero_pad: bool = False):
     x = layers.Dropout(0.25)(x)
-    x = layers.Conv2D(filters, 3, strides=strides, padding="same")(x)
+    x = options.weights(layers.Conv2D(filters, 3, strides=strides, padding="same"))(x)
     if zero_pad:
         x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
     x = FrozenBatchStatsNormalization(momentum=0.8)(x)
     return layers.LeakyReLU(0.2)(x)
 
 
-def build_discriminator(res: int = 64, channels: int = 3) -> keras.Model:
+def build_discriminator(res: int = 64, channels: int = 3, options: DiscriminatorOptions = DiscriminatorOptions()):
     """Conv 32 s2 → Conv 64 s2 + pad → Conv 128 s2 → Conv 256 → Conv 512 → Dense(1, sigmoid)."""
     image = keras.Input((res, res, channels), name="image")
-    x = layers.Conv2D(32, 3, strides=2, padding="same")(image)
+    x = options.weights(layers.Conv2D(32, 3, strides=2, padding="same"))(options.input(image))
     x = layers.LeakyReLU(0.2)(x)
-    x = _conv_block(x, 64, 2, zero_pad=True)
-    x = _conv_block(x, 128, 2)
-    x = _conv_block(x, 256, 1)
-    x = _conv_block(x, 512, 1)
-    x = layers.Dropout(0.25)(x)
+    x = _conv_block(x, 64, 2, options, zero_pad=True)
+    x = _conv_block(x, 128, 2, options)
+    x = _conv_block(x, 256, 1, options)
+    x = _conv_block(x, 512, 1, options)
+    x = layers.Dropout(0.25)(options.before_output(x))
     x = layers.Flatten()(x)
-    realness = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
+    realness = options.weights(layers.Dense(1, activation="sigmoid", dtype="float32"))(x)
     return keras.Model(image, realness, name="discriminator")
 
 
@@ -95,19 +149,21 @@ def build_dcgan_generator(res: int = 64, seed_size: int = 100, channels: int = 3
     return keras.Model(seed, image, name="generator")
 
 
-def build_dcgan_discriminator(res: int = 64, channels: int = 3) -> keras.Model:
+def build_dcgan_discriminator(res: int = 64, channels: int = 3,
+                              options: DiscriminatorOptions = DiscriminatorOptions()) -> keras.Model:
     """Radford et al. 2015: strided 4×4 convs, BatchNorm (not on the first), LeakyReLU 0.2; no pooling or dropout."""
     _, doublings = upsampling_plan(res)
     image = keras.Input((res, res, channels), name="image")
-    x = image
+    x = options.input(image)
     for block in range(doublings):
-        x = layers.Conv2D(min(512, 64 * 2**block), 4, strides=2, padding="same", use_bias=block == 0,
-                          kernel_initializer=_dcgan_init())(x)
+        x = options.weights(layers.Conv2D(min(512, 64 * 2**block), 4, strides=2, padding="same",
+                                          use_bias=block == 0, kernel_initializer=_dcgan_init()))(x)
         if block > 0:
             x = FrozenBatchStatsNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
-    x = layers.Flatten()(x)
-    realness = layers.Dense(1, activation="sigmoid", dtype="float32", kernel_initializer=_dcgan_init())(x)
+    x = layers.Flatten()(options.before_output(x))
+    realness = options.weights(layers.Dense(1, activation="sigmoid", dtype="float32",
+                                            kernel_initializer=_dcgan_init()))(x)
     return keras.Model(image, realness, name="discriminator")
 
 
@@ -122,6 +178,12 @@ class GAN:
     generator: keras.Model
     discriminator: keras.Model
     combined: keras.Model
+    average: GeneratorAverage | None = None  # --ema: a moving average of G's weights
+
+    @property
+    def output_generator(self) -> keras.Model:
+        """The generator whose faces are shown, evaluated and saved: the moving average when there is one."""
+        return self.average.model if self.average else self.generator
 
 
 def accuracy(y_true, y_pred):
@@ -146,7 +208,7 @@ def build_gan(config: TrainConfig) -> GAN:
     """
     build_g, build_d = ARCHITECTURES[config.arch]
     generator = build_g(config.res, config.seed_size, config.channels)
-    discriminator = build_d(config.res, config.channels)
+    discriminator = build_d(config.res, config.channels, DiscriminatorOptions.of(config))
     loss = LOSSES[config.loss]
     discriminator.compile(optimizer=make_optimizer(config.optimizer, config.lr_d or config.lr, config.beta1),
                           loss=loss, metrics=[accuracy])
@@ -155,4 +217,5 @@ def build_gan(config: TrainConfig) -> GAN:
     combined = keras.Model(seed, discriminator(generator(seed)), name="combined")
     combined.compile(optimizer=make_optimizer(config.optimizer, config.lr_g or config.lr, config.beta1),
                      loss=loss, metrics=[accuracy])
-    return GAN(generator, discriminator, combined)
+    average = GeneratorAverage(generator, config.ema) if config.ema else None
+    return GAN(generator, discriminator, combined, average)

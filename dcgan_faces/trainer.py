@@ -107,6 +107,8 @@ class Trainer:
         g_loss, g_acc = gan.combined.train_on_batch(seeds, generator_labels)
 
         self.iteration += 1
+        if gan.average:
+            gan.average.update(self.iteration)
         return {
             "d_loss": 0.5 * (d_real[0] + d_fake[0]),
             "d_acc": 0.5 * (d_real[1] + d_fake[1]),
@@ -124,7 +126,8 @@ class Trainer:
         return (self.real_labels - noise[0]).astype(np.float32), (self.fake_labels + noise[1]).astype(np.float32)
 
     def generate(self, seeds: np.ndarray) -> np.ndarray:
-        """Generator output in [-1, 1] for `seeds`, in inference mode (BatchNorm on moving averages)."""
+        """Output generator's images in [-1, 1] for `seeds`, in inference mode (BatchNorm on moving averages)."""
+        generator = self.gan.output_generator
         if self.strategy is not None:  # no collective ops: only the chief calls this on a multi-worker run
-            return np.asarray(self.gan.generator(seeds, training=False))
-        return np.asarray(self.gan.generator.predict_on_batch(seeds))
+            return np.asarray(generator(seeds, training=False))
+        return np.asarray(generator.predict_on_batch(seeds))

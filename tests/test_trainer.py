@@ -8,6 +8,12 @@ from dcgan_faces.config import TrainConfig
 from dcgan_faces.trainer import Trainer, preview_seeds
 
 CONFIG = TrainConfig(res=32, batch_size=8, seed=5)
+EVERY_OPTION = {"ema": 0.99, "spectral_norm": True, "minibatch_stddev": True, "augment": "color,translation,cutout"}
+CONFIGS = {
+    "notebook": CONFIG,
+    "notebook+options": TrainConfig(res=32, batch_size=8, seed=5, **EVERY_OPTION),
+    "dcgan+options": TrainConfig(res=32, batch_size=8, seed=5, arch="dcgan", **EVERY_OPTION),
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +29,9 @@ def _changed(before, variables):
     return [not np.array_equal(old, v.numpy()) for old, v in zip(before, variables, strict=True)]
 
 
-def test_d_learns_on_d_steps_and_only_g_learns_on_combined_steps(images, monkeypatch):
-    trainer = Trainer(CONFIG, images)
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+def test_d_learns_on_d_steps_and_only_g_learns_on_combined_steps(images, monkeypatch, config):
+    trainer = Trainer(config, images)
     gan = trainer.gan
     seen = {"d": 0, "combined": 0}
     d_train, combined_train = gan.discriminator.train_on_batch, gan.combined.train_on_batch
@@ -37,7 +44,8 @@ def test_d_learns_on_d_steps_and_only_g_learns_on_combined_steps(images, monkeyp
         return result
 
     def watched_combined_step(*args, **kwargs):
-        # weights: trainable ones and BatchNorm's moving statistics (not the dropout RNG states, which advance)
+        # weights: trainable ones, BatchNorm's moving statistics and spectral norm's power-iteration vectors
+        # (not the dropout and augmentation RNG states, which advance)
         d_before, g_before = _values(gan.discriminator.weights), _values(gan.generator.trainable_variables)
         result = combined_train(*args, **kwargs)
         assert not any(_changed(d_before, gan.discriminator.weights)), "D (moving statistics too) is frozen"
@@ -60,25 +68,26 @@ def test_preview_seeds_are_fixed_by_the_seed():
     assert not np.array_equal(preview_seeds(CONFIG), preview_seeds(TrainConfig(seed=6)))
 
 
-def test_resuming_from_a_checkpoint_gives_the_same_weights_as_not_stopping(images, tmp_path):
-    straight = Trainer(CONFIG, images)
+@pytest.mark.parametrize("config", [CONFIG, CONFIGS["dcgan+options"]], ids=["notebook", "dcgan+options"])
+def test_resuming_from_a_checkpoint_gives_the_same_weights_as_not_stopping(images, tmp_path, config):
+    straight = Trainer(config, images)
     for _ in range(5):
         straight.step()
 
-    first = Trainer(CONFIG, images)
+    first = Trainer(config, images)
     for _ in range(3):
         first.step()
     path = checkpoint.save(tmp_path, first.gan, {"iteration": first.iteration})
     del first
 
-    resumed = Trainer(CONFIG, images)
+    resumed = Trainer(config, images)
     state, arrays = checkpoint.read(path)
     checkpoint.restore(resumed.gan, arrays)
     resumed.iteration = state["iteration"]
     for _ in range(2):
         resumed.step()
 
-    for model in ("generator", "discriminator"):
+    for model in ("generator", "discriminator", "output_generator"):
         a, b = getattr(straight.gan, model).variables, getattr(resumed.gan, model).variables
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=f"{model} {x.path}")
