@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dcgan_faces import __version__, checkpoint, distribute, drive
-from dcgan_faces.config import IDENTITY_FIELDS, TrainConfig
+from dcgan_faces.config import IDENTITY_FIELDS, TrainConfig, recipe_settings
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, Dataset, array_resolution, open_dataset
 from dcgan_faces.preview import image_grid, to_uint8
 from dcgan_faces.runfolder import RunFolder
@@ -25,7 +25,6 @@ HARMLESS_FIELDS = ("steps", "save_every", "checkpoint_every", "keep_checkpoints"
                    "eval_images", "strategy")
 POSTFIX_EVERY = 10
 MAX_ROLLBACKS = 3
-DCGAN_LR = 2e-4  # Radford et al. 2015
 DIVERGED_EXIT = 3
 
 
@@ -143,15 +142,12 @@ class Session:
 
     @staticmethod
     def _recipe_defaults(given: dict) -> dict:
-        """Defaults that depend on other settings: an array's own size, the DCGAN paper's learning rate."""
+        """Settings of a new run before the user's: the --recipe's, and an array's own size."""
         try:
             res = array_resolution(given.get("data"))
         except DataError as error:
             raise SetupError(str(error)) from None
-        defaults = {"res": res} if res else {}
-        if given.get("arch") == "dcgan":
-            defaults["lr"] = DCGAN_LR
-        return defaults
+        return recipe_settings({"res": res, **given} if res else given)
 
     @staticmethod
     def _find_checkpoint(resume: Path | None, run: RunFolder):
@@ -237,7 +233,7 @@ class Session:
             self._write(f"the preview grid of iteration {k:,}", self.save_preview)
         if not (self.run_folder.checkpoints / f"ckpt-{k:08d}.npz").exists():
             self._write(f"the checkpoint of iteration {k:,}", self.save_checkpoint)
-        if not self._write("the generator", lambda: self.run_folder.save_generator(self.trainer.gan.generator)):
+        if not self._write("the generator", lambda: self.run_folder.save_generator(self.trainer.gan.output_generator)):
             return 1
         where = self.run_folder.path
         if stopped_by is not None:
@@ -290,7 +286,7 @@ class Session:
         """SWD and face hit rate of the generator now, added to this iteration's metrics row."""
         from dcgan_faces.evaluate import evaluate_generator
 
-        figures = evaluate_generator(self.trainer.gan.generator, self.dataset.images, self.config.eval_images,
+        figures = evaluate_generator(self.trainer.gan.output_generator, self.dataset.images, self.config.eval_images,
                                      seed=self.config.seed)
         self._pending[-1].update(figures)
         print(f"\niteration {self.trainer.iteration:,}: SWD {figures['swd']:.1f} (real-vs-real "

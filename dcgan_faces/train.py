@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dcgan_faces import __version__
 from dcgan_faces.cli_types import fraction, non_negative_int, positive_float, positive_int, resolution
-from dcgan_faces.config import TrainConfig
+from dcgan_faces.config import DEFAULT_RECIPE, RECIPES, TrainConfig, parse_policy
 from dcgan_faces.data import GDRIVE_PREFIX
 
 DEFAULTS = TrainConfig()
@@ -59,8 +59,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-size", type=positive_int, help=f"length of the latent seed vector (default {d.seed_size})")
     p.add_argument("--seed", type=int, help=f"random seed: fixes the preview faces and the run (default {d.seed})")
     p.add_argument("--channels", type=int, choices=(1, 3), help="3 for colour (default), 1 for grayscale")
-    p.add_argument("--arch", choices=("notebook", "dcgan"), help="notebook: the course notebook's models (default); "
-                   "dcgan: Radford et al. 2015 (transposed convs, no dropout, N(0, 0.02) init, lr 2e-4)")
+    p.add_argument("--recipe", choices=tuple(RECIPES), help=f"the settings a new run starts from: {DEFAULT_RECIPE} "
+                   f"(the default: {recipe_text(RECIPES[DEFAULT_RECIPE])}) or notebook (the course notebook's: every "
+                   "option at the default it names below). Options given override the recipe's; "
+                   "docs/recipes.md compares them")
+    p.add_argument("--arch", choices=("notebook", "dcgan"), help="notebook: the course notebook's models; dcgan: "
+                   "Radford et al. 2015 (transposed convs, no dropout, N(0, 0.02) init, lr 2e-4)")
     p.add_argument("--lr", type=positive_float, help=f"learning rate of both optimizers (default {d.lr}; 2e-4 with "
                    "--arch dcgan). The batch size does not change it")
     p.add_argument("--lr-g", type=positive_float, help="the generator's learning rate (default --lr)")
@@ -71,6 +75,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=fraction, help="one-sided: D's real labels become 1 - this (e.g. 0.1)")
     p.add_argument("--label-noise", type=fraction, help="uniform noise of this amplitude in D's labels: real ones "
                    "pushed down, fake ones up (e.g. 0.15)")
+    p.add_argument("--ema", type=ema_decay, help="decay of a moving average of G's weights that makes the "
+                   "previews and the saved generator, with a ramp-up for short runs (e.g. 0.999; 0: off)")
+    p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
+                   help="spectral normalisation of D's weights (Miyato et al. 2018)")
+    p.add_argument("--minibatch-stddev", action=argparse.BooleanOptionalAction,
+                   help="D sees the batch's standard deviation as an extra channel (Karras et al. 2018)")
+    p.add_argument("--augment", type=augment_policy, metavar="POLICY", help="DiffAugment (Zhao et al. 2020) of "
+                   "every image D sees: a comma-separated subset of color,translation,cutout; 'none' for none")
     p.add_argument("--min-size", type=non_negative_int, help="skip images whose short side is below this many px "
                                                "(default 0: smaller images are upscaled)")
     p.add_argument("--on-nan", choices=("stop", "rollback"), help="when a loss turns NaN/inf: stop (default) or "
@@ -90,6 +102,26 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="resume from this checkpoint file")
     p.add_argument("--version", action="version", version=f"dcgan_faces {__version__}")
     return p
+
+
+def recipe_text(settings: dict) -> str:
+    return ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in settings.items())
+
+
+def ema_decay(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1): use e.g. 0.999, or 0 for no average")
+    return value
+
+
+def augment_policy(text: str) -> str:
+    if text == "none":
+        return ""
+    try:
+        return ",".join(parse_policy(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None
 
 
 def given_settings(args: argparse.Namespace) -> dict:

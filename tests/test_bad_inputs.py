@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dcgan_faces import data, session, train
+from dcgan_faces.config import TrainConfig
 from dcgan_faces.trainer import Trainer
 
 
@@ -168,14 +169,15 @@ def test_divergence_stops_keeping_the_last_good_checkpoint(face_folder, tmp_path
     monkeypatch.setattr(Trainer, "step", _nan_at(3))
     assert _train(face_folder, tmp_path, "--steps", "6") == session.DIVERGED_EXIT
     out = capsys.readouterr().out
-    assert "diverged at iteration 3" in out and "iteration 2" in out and "--lr 7.5e-05" in out
+    half_lr = TrainConfig.load(tmp_path / "run/config.json").lr / 2
+    assert "diverged at iteration 3" in out and "iteration 2" in out and f"--lr {half_lr:g}" in out
     assert [p.name for p in (tmp_path / "run/checkpoints").iterdir()] == ["ckpt-00000002.npz"]
     assert not (tmp_path / "run/generator.keras").exists()
 
 
 def test_rollback_reloads_and_halves_the_learning_rate(face_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(Trainer, "step", _nan_at(3))
-    assert _train(face_folder, tmp_path, "--steps", "6", "--on-nan", "rollback") == 0
+    assert _train(face_folder, tmp_path, "--steps", "6", "--on-nan", "rollback", "--recipe", "notebook") == 0
     assert "back to iteration 2, learning rate now 7.5e-05" in capsys.readouterr().out
     rows = [json.loads(line)["iteration"] for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert rows == [1, 2, 3, 4, 5, 6]
