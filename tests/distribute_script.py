@@ -32,7 +32,8 @@ def mirrored(out: Path) -> dict:
     from dcgan_faces.trainer import Trainer
 
     strategy = choose_strategy("mirrored")
-    config = TrainConfig(res=16, batch_size=2, seed=3, strategy="mirrored")
+    config = TrainConfig(res=16, batch_size=2, seed=3, strategy="mirrored", ema=0.99, spectral_norm=True,
+                         minibatch_stddev=True, augment="color,translation,cutout")
     trainer = Trainer(config, faces(), strategy)
     gan = trainer.gan
     found = {"replicas": replicas(strategy), "global_batch": trainer.global_batch, "losses": [],
@@ -66,7 +67,7 @@ def mirrored(out: Path) -> dict:
     for _ in range(3):
         found["losses"].append({k: float(v) for k, v in trainer.step().items()})
 
-    mirrored_vars = [v for model in (gan.generator, gan.discriminator) for v in model.weights]
+    mirrored_vars = [v for model in (gan.generator, gan.discriminator, gan.average.model) for v in model.weights]
     mirrored_vars += gan.discriminator.optimizer.variables + gan.combined.optimizer.variables
     # a Keras variable wraps a tf MirroredVariable (.value): one copy per replica device
     copies = [strategy.experimental_local_results(v.value) for v in mirrored_vars]
@@ -81,8 +82,9 @@ def mirrored(out: Path) -> dict:
     state, arrays = checkpoint.read(path)
     checkpoint.restore(single.gan, arrays)
     single.iteration = state["iteration"]
-    found["restored_equal"] = all(np.array_equal(a.numpy(), b.numpy()) for a, b in
-                                  zip(single.gan.generator.weights, gan.generator.weights, strict=True))
+    pairs = [*zip(single.gan.generator.weights, gan.generator.weights, strict=True),
+             *zip(single.gan.average.model.weights, gan.average.model.weights, strict=True)]
+    found["restored_equal"] = all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
     found["single_global_batch"] = single.global_batch
     found["single_losses"] = [{k: float(v) for k, v in single.step().items()} for _ in range(2)]
     found["single_iteration"] = single.iteration
