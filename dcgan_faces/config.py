@@ -103,7 +103,7 @@ def upsampling_plan(res: int) -> tuple[int, int]:
 
 # --recipe: the settings a new run starts from, before the user's own flags. "notebook" is the field defaults.
 RECIPES: dict[str, dict] = {
-    "default": {"arch": "dcgan", "ema": 0.999},
+    "default": {"ema": 0.999},  # the notebook's models and loop; faces from a moving average (docs/recipes.md)
     "notebook": {},
 }
 DEFAULT_RECIPE = "default"
