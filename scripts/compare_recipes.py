@@ -265,7 +265,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("speed", "train", "report"))
     p.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--iterations", type=int, default=2000, help="the equal-iterations budget (default 2000)")
+    p.add_argument("--iterations", type=int, default=1500, help="the equal-iterations budget (default 1500)")
     p.add_argument("--res", type=int, default=32)
     p.add_argument("--data", type=Path, default=DEFAULT_FACES)
     p.add_argument("--cache-dir", type=Path, default=REPO / "data_cache" / "recipes")
