@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from dcgan_faces.config import upsampling_plan
+from dcgan_faces.config import parse_policy, upsampling_plan
 
 
 def positive_int(text: str) -> int:
@@ -29,11 +29,15 @@ def positive_float(text: str) -> float:
     return value
 
 
-def fraction(text: str) -> float:
+def _from_zero_below(text: str, upper: float, complaint: str) -> float:
     value = float(text)
-    if not 0 <= value < 0.5:
-        raise argparse.ArgumentTypeError(f"must be from 0 up to 0.5, got {text}")
+    if not 0 <= value < upper:
+        raise argparse.ArgumentTypeError(complaint.format(text=text))
     return value
+
+
+def fraction(text: str) -> float:
+    return _from_zero_below(text, 0.5, "must be from 0 up to 0.5, got {text}")
 
 
 def resolution(text: str) -> int:
@@ -43,3 +47,16 @@ def resolution(text: str) -> int:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error).removeprefix(f"--res {value} ")) from None
     return value
+
+
+def ema_decay(text: str) -> float:
+    return _from_zero_below(text, 1.0, "{text} is not in [0, 1): use e.g. 0.999, or 0 for no average")
+
+
+def augment_policy(text: str) -> str:
+    if text == "none":
+        return ""
+    try:
+        return ",".join(parse_policy(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None

@@ -13,8 +13,16 @@ import sys
 from pathlib import Path
 
 from dcgan_faces import __version__
-from dcgan_faces.cli_types import fraction, non_negative_int, positive_float, positive_int, resolution
-from dcgan_faces.config import DEFAULT_RECIPE, RECIPES, TrainConfig, parse_policy
+from dcgan_faces.cli_types import (
+    augment_policy,
+    ema_decay,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    resolution,
+)
+from dcgan_faces.config import DEFAULT_RECIPE, RECIPES, TrainConfig
 from dcgan_faces.data import GDRIVE_PREFIX
 
 DEFAULTS = TrainConfig()
@@ -106,22 +114,6 @@ def parser() -> argparse.ArgumentParser:
 
 def recipe_text(settings: dict) -> str:
     return ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in settings.items())
-
-
-def ema_decay(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1): use e.g. 0.999, or 0 for no average")
-    return value
-
-
-def augment_policy(text: str) -> str:
-    if text == "none":
-        return ""
-    try:
-        return ",".join(parse_policy(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None
 
 
 def given_settings(args: argparse.Namespace) -> dict:
