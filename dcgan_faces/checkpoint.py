@@ -105,6 +105,11 @@ def assign_group(variables: list, arrays: dict[str, np.ndarray], group: str) -> 
         variable.assign(arrays[key])
 
 
+def output_generator_group(arrays: dict[str, np.ndarray]) -> str:
+    """The group holding the generator whose faces a run shows: the moving average when it was saved."""
+    return AVERAGE if any(name.startswith(AVERAGE + "/") for name in arrays) else "generator"
+
+
 def restore(gan: GAN, arrays: dict[str, np.ndarray]) -> None:
     """Assign saved values to every variable; the optimizers must already be built."""
     for group, variables in _variable_groups(gan).items():

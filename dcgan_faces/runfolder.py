@@ -96,6 +96,5 @@ def _generator_from_checkpoint(run: RunFolder, config: TrainConfig):
         raise FileNotFoundError(f"{run.path} has neither generator.keras nor a checkpoint yet")
     _, _, arrays = latest
     generator = ARCHITECTURES[config.arch][0](config.res, config.seed_size, config.channels)
-    group = checkpoint.AVERAGE if any(k.startswith(checkpoint.AVERAGE + "/") for k in arrays) else "generator"
-    checkpoint.assign_group(generator.variables, arrays, group)
+    checkpoint.assign_group(generator.variables, arrays, checkpoint.output_generator_group(arrays))
     return generator

@@ -102,8 +102,8 @@ class Session:
 
     @classmethod
     def start(cls, args, given: dict) -> Session:
-        defaults = cls._recipe_defaults(given)  # for a new run only: a resumed one keeps its own settings
-        res = given.get("res", defaults.get("res", TrainConfig.res))
+        settings = cls._new_run_settings(given)  # for a new run only: a resumed one keeps its own
+        res = settings.get("res", TrainConfig.res)
         run = RunFolder(args.out or _default_out(given.get("data"), res))
         if drive.in_colab() and not drive.is_slow_mount(run.path):
             print(drive.colab_advice())
@@ -116,7 +116,7 @@ class Session:
             path, state, arrays = found
             config = _resumed_config(state, given, str(path))
         else:
-            config = TrainConfig(**{**defaults, **given, "data": _data_key(given.get("data"))})
+            config = TrainConfig(**{**settings, "data": _data_key(given.get("data"))})
             # fixed for the run's life: optimizer slots (loss scaling) differ between precisions
             config = dataclasses.replace(config, precision=resolve_precision(config.precision))
         try:
@@ -141,8 +141,8 @@ class Session:
         return cls(config, run, dataset, trainer, seconds)
 
     @staticmethod
-    def _recipe_defaults(given: dict) -> dict:
-        """Settings of a new run before the user's: the --recipe's, and an array's own size."""
+    def _new_run_settings(given: dict) -> dict:
+        """Settings of a new run: the --recipe's and an array's own size, overridden by the user's flags."""
         try:
             res = array_resolution(given.get("data"))
         except DataError as error:
