@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from dcgan_faces import fast_layers
 from dcgan_faces.augment import DiffAugment
 from dcgan_faces.config import TrainConfig, upsampling_plan
 from dcgan_faces.ema import GeneratorAverage
@@ -87,40 +88,54 @@ class DiscriminatorOptions:
         return MinibatchStdDev()(x) if self.minibatch_stddev else x
 
 
-def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3) -> keras.Model:
-    """Dense(start²·256) → 2 × [UpSampling, Conv 256, BN, ReLU] → [UpSampling, Conv 128, BN, ReLU]… → tanh."""
+def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3, fast: bool = True) -> keras.Model:
+    """Dense(start²·256) → 2 × [UpSampling, Conv 256, BN, ReLU] → [UpSampling, Conv 128, BN, ReLU]… → tanh.
+
+    fast=True builds the same function from the exact, faster layers of fast_layers.py (each UpSampling +
+    Conv pair as one UpsampleConv2D); fast=False from the notebook's stock layers. The weights are the same.
+    """
+    conv, batch_norm = (fast_layers.Conv2D, fast_layers.BatchNormalization) if fast else (
+        layers.Conv2D, layers.BatchNormalization)
     start, doublings = upsampling_plan(res)
     seed = keras.Input((seed_size,), name="seed")
     x = layers.Dense(start * start * 256, activation="relu")(seed)
     x = layers.Reshape((start, start, 256))(x)
     for block in range(doublings):
-        x = layers.UpSampling2D()(x)
-        x = layers.Conv2D(256 if block < 2 else 128, 3, padding="same")(x)
-        x = layers.BatchNormalization(momentum=0.8)(x)
+        filters = 256 if block < 2 else 128
+        if fast:
+            x = fast_layers.UpsampleConv2D(filters)(x)
+        else:
+            x = layers.Conv2D(filters, 3, padding="same")(layers.UpSampling2D()(x))
+        x = batch_norm(momentum=0.8)(x)
         x = layers.Activation("relu")(x)
-    x = layers.Conv2D(channels, 3, padding="same")(x)
+    x = conv(channels, 3, padding="same")(x)
     image = layers.Activation("tanh", dtype="float32")(x)
     return keras.Model(seed, image, name="generator")
 
 
-def _conv_block(x, filters: int, strides: int, options: DiscriminatorOptions, zero_pad: bool = False):
+def _conv_block(x, filters: int, strides: int, options: DiscriminatorOptions, conv, zero_pad: bool = False):
     x = layers.Dropout(0.25)(x)
-    x = options.weights(layers.Conv2D(filters, 3, strides=strides, padding="same"))(x)
+    x = options.weights(conv(filters, 3, strides=strides, padding="same"))(x)
     if zero_pad:
         x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
     x = FrozenBatchStatsNormalization(momentum=0.8)(x)
     return layers.LeakyReLU(0.2)(x)
 
 
-def build_discriminator(res: int = 64, channels: int = 3, options: DiscriminatorOptions = DiscriminatorOptions()):
-    """Conv 32 s2 → Conv 64 s2 + pad → Conv 128 s2 → Conv 256 → Conv 512 → Dense(1, sigmoid)."""
+def build_discriminator(res: int = 64, channels: int = 3, options: DiscriminatorOptions = DiscriminatorOptions(),
+                        fast: bool = True) -> keras.Model:
+    """Conv 32 s2 → Conv 64 s2 + pad → Conv 128 s2 → Conv 256 → Conv 512 → Dense(1, sigmoid).
+
+    fast=True: the stride-1 convolutions run with faster, exact gradients (fast_layers.Conv2D).
+    """
+    conv = fast_layers.Conv2D if fast else layers.Conv2D
     image = keras.Input((res, res, channels), name="image")
     x = options.weights(layers.Conv2D(32, 3, strides=2, padding="same"))(options.input(image))
     x = layers.LeakyReLU(0.2)(x)
-    x = _conv_block(x, 64, 2, options, zero_pad=True)
-    x = _conv_block(x, 128, 2, options)
-    x = _conv_block(x, 256, 1, options)
-    x = _conv_block(x, 512, 1, options)
+    x = _conv_block(x, 64, 2, options, conv, zero_pad=True)
+    x = _conv_block(x, 128, 2, options, conv)
+    x = _conv_block(x, 256, 1, options, conv)
+    x = _conv_block(x, 512, 1, options, conv)
     x = layers.Dropout(0.25)(options.before_output(x))
     x = layers.Flatten()(x)
     realness = options.weights(layers.Dense(1, activation="sigmoid", dtype="float32"))(x)
@@ -165,6 +180,19 @@ def build_dcgan_discriminator(res: int = 64, channels: int = 3,
     realness = options.weights(layers.Dense(1, activation="sigmoid", dtype="float32",
                                             kernel_initializer=_dcgan_init()))(x)
     return keras.Model(image, realness, name="discriminator")
+
+
+def stock_generator(generator: keras.Model) -> keras.Model:
+    """The notebook generator `generator` in the notebook's stock layers, with the same weights.
+
+    What is saved as generator.keras, so that `keras.models.load_model` reads it without this package.
+    """
+    if not any(isinstance(layer, fast_layers.UpsampleConv2D) for layer in generator.layers):
+        return generator
+    _, res, _, channels = generator.output_shape
+    stock = build_generator(res, generator.input_shape[-1], channels, fast=False)
+    stock.set_weights(generator.get_weights())
+    return stock
 
 
 ARCHITECTURES = {

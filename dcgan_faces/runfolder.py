@@ -61,7 +61,10 @@ class RunFolder:
         return sorted(self.previews.glob(PREVIEW_PATTERN))
 
     def save_generator(self, generator) -> Path:
-        write_atomically(self.generator_path, generator.save)
+        """generator.keras in stock Keras layers: it loads with plain `keras.models.load_model`."""
+        from dcgan_faces.models import stock_generator
+
+        write_atomically(self.generator_path, stock_generator(generator).save)
         return self.generator_path
 
 

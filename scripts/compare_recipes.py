@@ -61,6 +61,7 @@ CANDIDATES = {
     **CHANGES,
     **{f"dcgan+{name}": {**DCGAN, **change} for name, change in CHANGES.items()},
     "default": {"recipe": "default"},  # what `python -m dcgan_faces.train` uses
+    "default+bf16": {"recipe": "default", "precision": "mixed_bfloat16"},  # does bfloat16 keep the quality?
 }
 
 
@@ -70,7 +71,7 @@ def log(message: str) -> None:
 
 def candidate_config(name: str, seed: int, res: int, data: str) -> TrainConfig:
     settings = {"recipe": "notebook", **CANDIDATES[name], "res": res, "seed": seed, "data": data}
-    return TrainConfig(**recipe_settings({**settings, "precision": "float32"}))
+    return TrainConfig(**recipe_settings({"precision": "float32", **settings}))
 
 
 def open_images(args) -> np.ndarray:
