@@ -12,7 +12,7 @@ version = {}
 exec((Path(__file__).parent / "dcgan_faces" / "__init__.py").read_text(), version)
 
 metrics = ["opencv-python-headless>=4.8,<4.13"]  # 4.13+/5.x no longer ship the Haar cascade files
-media = ["matplotlib>=3.7", "imageio>=2.30", "imageio-ffmpeg>=0.4"]
+media = ["imageio>=2.30", "imageio-ffmpeg>=0.4"]  # MP4 movies; GIFs need only Pillow
 
 setup(
     name="dcgan_faces",
@@ -22,7 +22,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["dcgan_faces", "dcgan_faces.*"]),
     python_requires=">=3.10",
-    install_requires=["keras>=3.0", "numpy>=1.24", "pillow>=10.0", "tqdm>=4.60", "gdown>=5.0"],
+    install_requires=["keras>=3.0", "numpy>=1.24", "pillow>=10.0", "tqdm>=4.60", "gdown>=5.0", "matplotlib>=3.7"],
+    entry_points={"console_scripts": ["dcgan-faces=dcgan_faces.cli:main"]},
     extras_require={
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow>=2.16"],

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dcgan_faces.models import GAN
+from dcgan_faces.atomic import write_atomically
+
+if TYPE_CHECKING:
+    from dcgan_faces.models import GAN
 
 NAME = re.compile(r"ckpt-(\d{8})\.npz$")
 AVERAGE = "generator_average"
+DAMAGED = "damaged"  # subfolder where unreadable checkpoints are set aside, never deleted
 
 
 class CheckpointError(Exception):
@@ -46,29 +50,21 @@ def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np
          staging: Path | None = None) -> Path:
     """Write ckpt-{iteration}.npz into `folder` atomically and keep only the newest `keep` checkpoints.
 
-    The file is written in `staging` (fast local disk; default `folder` itself), then copied beside its
-    final name and renamed, so a slow or failing destination such as a Drive mount never shows a
-    half-written file under a checkpoint's name.
+    With `staging` (fast local disk) the file is written there first and then copied beside its final
+    name, so a slow or failing destination such as a Drive mount never shows a half-written checkpoint.
     """
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {"state": np.array(json.dumps(state)), **(extra or {})}
     for group, variables in _variable_groups(gan).items():
         arrays.update({f"{group}/{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
     final = folder / f"ckpt-{state['iteration']:08d}.npz"
-    with tempfile.TemporaryDirectory(dir=staging or folder, prefix=".ckpt-") as work:
-        local = Path(work) / final.name
-        np.savez(local, **arrays)
-        in_place = folder / f".{final.name}.partial"
-        try:
-            if Path(work).parent.resolve() != folder.resolve():
-                shutil.copyfile(local, in_place)
-            else:
-                os.replace(local, in_place)
-            with open(in_place, "rb+") as file:
-                os.fsync(file.fileno())
-            os.replace(in_place, final)
-        finally:
-            in_place.unlink(missing_ok=True)
+    if staging is None:
+        write_atomically(final, lambda tmp: np.savez(tmp, **arrays))
+    else:
+        with tempfile.TemporaryDirectory(dir=staging, prefix=".ckpt-") as work:
+            local = Path(work) / final.name
+            np.savez(local, **arrays)
+            write_atomically(final, lambda tmp: shutil.copyfile(local, tmp))
     for old in checkpoints(folder)[keep:]:
         old.unlink(missing_ok=True)
     return final
@@ -84,14 +80,25 @@ def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError(f"{path} is damaged ({error.__class__.__name__}: {error})") from error
 
 
-def read_latest(folder: Path, log=print) -> tuple[Path, dict, dict] | None:
-    """The newest readable checkpoint in `folder`, skipping damaged ones with a message; None if none."""
+def read_latest(folder: Path, log=print, damaged: list[Path] | None = None) -> tuple[Path, dict, dict] | None:
+    """The newest readable checkpoint in `folder`; None if none. Damaged ones are skipped with a message
+    and listed in `damaged`."""
     for path in checkpoints(folder):
         try:
             return (path, *read(path))
         except CheckpointError as error:
             log(f"{error}; trying the previous checkpoint")
+            if damaged is not None:
+                damaged.append(path)
     return None
+
+
+def set_aside(paths: list[Path]) -> Path | None:
+    """Move damaged checkpoints into their folder's damaged/ subfolder: kept, but never again the newest."""
+    for path in paths:
+        (path.parent / DAMAGED).mkdir(exist_ok=True)
+        path.rename(path.parent / DAMAGED / path.name)
+    return paths[0].parent / DAMAGED if paths else None
 
 
 def assign_group(variables: list, arrays: dict[str, np.ndarray], group: str) -> None:

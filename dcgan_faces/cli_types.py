@@ -1,11 +1,22 @@
-"""Argument types shared by the command-line tools: bad values fail at parse time with exit code 2."""
+"""Argument types and the parser shared by the command-line tools: bad values fail at parse time, in one line.
+
+config.py declares every training setting's flag with these types, so they import config lazily.
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
 
-from dcgan_faces.config import parse_policy, upsampling_plan
+SEED_LIMIT = 2**32  # NumPy and Keras seeds are unsigned 32-bit integers
+MAX_RES = 1024  # beyond this a generator of this family does not fit in memory anyway
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (the error and where to look), not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def positive_int(text: str) -> int:
@@ -19,6 +30,13 @@ def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {SEED_LIMIT - 1}, got {text}")
     return value
 
 
@@ -40,8 +58,16 @@ def fraction(text: str) -> float:
     return _from_zero_below(text, 0.5, "must be from 0 up to 0.5, got {text}")
 
 
+def beta(text: str) -> float:
+    return _from_zero_below(text, 1.0, "{text} is not in [0, 1): Adam's beta_1 is a decay (the notebook's is 0.5)")
+
+
 def resolution(text: str) -> int:
+    from dcgan_faces.config import upsampling_plan
+
     value = int(text)
+    if value > MAX_RES:
+        raise argparse.ArgumentTypeError(f"{value} is too large: at most {MAX_RES} px")
     try:
         upsampling_plan(value)
     except ValueError as error:
@@ -54,9 +80,12 @@ def ema_decay(text: str) -> float:
 
 
 def augment_policy(text: str) -> str:
+    from dcgan_faces.config import parse_policy
+
     if text == "none":
         return ""
     try:
         return ",".join(parse_policy(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None
+

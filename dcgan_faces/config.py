@@ -1,58 +1,104 @@
-"""Training settings as one dataclass; the defaults are the course notebook's."""
+"""Every setting of a run, declared once: its default (the course notebook's), its flag and help, and
+whether a resumed run may change it.
+
+`add_flags` builds the training command line from these declarations and `resolve.py` the resume check,
+so a new setting is one field here and nothing else.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-# Settings that define the model or the random streams: changing them on resume would not continue the
-# same run, so a resume refuses them. Every other setting may change between sessions.
-MIN_START = 4  # smallest square the generator grows from
+from dcgan_faces import cli_types as types
 
-IDENTITY_FIELDS = ("res", "channels", "seed_size", "arch", "batch_size", "lr", "lr_g", "lr_d", "beta1", "optimizer",
-                   "loss", "label_smoothing", "label_noise", "precision", "seed", "data", "recipe", "ema",
-                   "spectral_norm", "minibatch_stddev", "augment")
+FIXED = "fixed"  # defines the model, the data or the random streams: a resume keeps it and refuses a change
+CHANGEABLE = "changeable"  # length, schedules, safety nets: a resume applies the new value
+MIN_START = 4  # smallest square the generator grows from
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's operations (augment.py)
+RECIPES: dict[str, dict] = {  # --recipe: a new run's settings before the user's own flags
+    "default": {"ema": 0.999},  # the notebook's models and loop; faces from a moving average (docs/recipes.md)
+    "notebook": {},  # the field defaults
+}
+DEFAULT_RECIPE = "default"
+DCGAN_LR = 2e-4  # Radford et al. 2015
+
+
+def setting(default, resume: str, help: str | None = None, **flag):
+    """A TrainConfig field. `help` None: no command-line flag. `flag`: argparse options (type, choices...);
+    `group`: the mutually exclusive group the flag belongs to."""
+    return field(default=default, metadata={"resume": resume, "help": help, "flag": flag})
 
 
 @dataclass
 class TrainConfig:
     """Every setting of a run. The field defaults are the notebook recipe; RECIPES["default"] changes some."""
 
-    recipe: str = "notebook"
-    res: int = 64
-    channels: int = 3
-    arch: str = "notebook"
-    seed_size: int = 100
-    batch_size: int = 32
-    lr: float = 1.5e-4
-    lr_g: float | None = None  # None: --lr
-    lr_d: float | None = None  # None: --lr
-    beta1: float = 0.5
-    optimizer: str = "adam"  # or "rmsprop"
-    loss: str = "bce"  # or "mse" (least squares)
-    label_smoothing: float = 0.0  # real labels become 1 - this (one-sided)
-    label_noise: float = 0.0  # uniform noise of this amplitude: real labels pushed down, fake ones up
-    ema: float = 0.0  # decay of the generator's moving average (with ramp-up); 0: previews use G itself
-    spectral_norm: bool = False  # spectral normalisation of D's weight layers
-    minibatch_stddev: bool = False  # D sees the batch's standard deviation as an extra channel
-    augment: str = ""  # DiffAugment policy for everything D sees, e.g. "color,translation,cutout"
-    steps: int = 10_000
-    save_every: int = 100
-    checkpoint_every: int | None = None  # None: with every preview grid
-    keep_checkpoints: int = 2
-    seed: int = 0
-    data: str = "demo"
-    min_size: int = 0  # skip images whose short side is smaller; 0: upscale them
-    on_nan: str = "stop"  # or "rollback"
-    precision: str = "auto"  # auto, float32, mixed_float16, mixed_bfloat16
-    eval_every: int = 0  # iterations between SWD / face-rate evaluations; 0: never
-    eval_images: int = 500
-    preview_rows: int = 4
-    preview_cols: int = 7
-    strategy: str = "auto"  # tf.distribute: auto, none, mirrored, multiworker, tpu (dcgan_faces/distribute.py)
+    recipe: str = setting("notebook", FIXED, "the settings a new run starts from: default (the default: the "
+                          "notebook's models and loop, faces from a moving average of G, --ema 0.999) or notebook "
+                          "(the course notebook's exactly). Flags given override the recipe's; docs/recipes.md "
+                          "compares them",
+                          choices=tuple(RECIPES))
+    res: int = setting(64, FIXED, "image size in px: any multiple of 4 from 16", type=types.resolution)
+    channels: int = setting(3, FIXED, "3 for colour, 1 for grayscale", type=int, choices=(1, 3))
+    arch: str = setting("notebook", FIXED, "notebook: the course notebook's models; dcgan: Radford et al. 2015 "
+                        "(transposed convs, no dropout, N(0, 0.02) init, lr 2e-4)", choices=("notebook", "dcgan"))
+    seed_size: int = setting(100, FIXED, "length of the latent seed vector", type=types.positive_int)
+    batch_size: int = setting(32, FIXED, "images per replica; with --strategy the global batch is this × the "
+                              "number of replicas", type=types.positive_int)
+    lr: float = setting(1.5e-4, FIXED, "learning rate of both optimizers (2e-4 with --arch dcgan). The batch "
+                        "size does not change it", type=types.positive_float)
+    lr_g: float | None = setting(None, FIXED, "the generator's learning rate (default --lr)",
+                                 type=types.positive_float)
+    lr_d: float | None = setting(None, FIXED, "the discriminator's learning rate (default --lr)",
+                                 type=types.positive_float)
+    beta1: float = setting(0.5, FIXED, "Adam's beta_1", type=types.beta)
+    optimizer: str = setting("adam", FIXED, "the optimizer of D and of G", choices=("adam", "rmsprop"))
+    loss: str = setting("bce", FIXED, "bce: binary cross-entropy; mse: least squares", choices=("bce", "mse"))
+    label_smoothing: float = setting(0.0, FIXED, "one-sided: D's real labels become 1 - this (e.g. 0.1)",
+                                     type=types.fraction)
+    label_noise: float = setting(0.0, FIXED, "uniform noise of this amplitude in D's labels: real ones pushed "
+                                 "down, fake ones up (e.g. 0.15)", type=types.fraction)
+    ema: float = setting(0.0, FIXED, "decay of a moving average of G's weights that makes the previews and the "
+                         "saved generator, with a ramp-up for short runs (0: off)", type=types.ema_decay)
+    spectral_norm: bool = setting(False, FIXED, "spectral normalisation of D's weights (Miyato et al. 2018)",
+                                  action=argparse.BooleanOptionalAction)
+    minibatch_stddev: bool = setting(False, FIXED, "D sees the batch's standard deviation as an extra channel "
+                                     "(Karras et al. 2018)", action=argparse.BooleanOptionalAction)
+    augment: str = setting("", FIXED, "DiffAugment (Zhao et al. 2020) of every image D sees: a comma-separated "
+                           "subset of color,translation,cutout; 'none' for none", type=types.augment_policy,
+                           metavar="POLICY")
+    steps: int = setting(10_000, CHANGEABLE, "iterations in total (the notebook's EPOCHS)", type=types.positive_int,
+                         group="length")
+    save_every: int = setting(100, CHANGEABLE, "iterations between preview grids (the notebook's SAVE_FREQ)",
+                              type=types.positive_int)
+    checkpoint_every: int | None = setting(None, CHANGEABLE, "iterations between checkpoints (default: with "
+                                           "every preview grid)", type=types.positive_int)
+    keep_checkpoints: int = setting(2, CHANGEABLE, "newest checkpoints kept", type=types.positive_int)
+    seed: int = setting(0, FIXED, "random seed: fixes the preview faces and the run", type=types.seed)
+    data: str = setting("demo", FIXED, "folder of face images (searched recursively), or a .npy/.npz array of "
+                        "images (uint8, or floats in [0,1] or [-1,1]; trains at its own size unless --res is "
+                        "given); default ./face_images if it exists, else the built-in demo faces", group="source")
+    min_size: int = setting(0, FIXED, "skip images whose short side is below this many px (0: smaller images "
+                            "are upscaled)", type=types.non_negative_int)
+    on_nan: str = setting("stop", CHANGEABLE, "when a loss turns NaN/inf: stop, or reload the last checkpoint "
+                          "with halved learning rates and go on (at most 3 times)", choices=("stop", "rollback"))
+    precision: str = setting("auto", FIXED, "auto: mixed_float16 on a GPU; on a CPU mixed_bfloat16 only where "
+                             "it measures clearly faster than float32 at start-up. D's output and the losses "
+                             "stay float32 in every mode",
+                             choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+    eval_every: int = setting(0, CHANGEABLE, "iterations between SWD and face-rate evaluations, logged in "
+                              "metrics.jsonl (0: never; needs the [metrics] extra)", type=types.non_negative_int)
+    eval_images: int = setting(500, CHANGEABLE, "images per evaluation", type=types.positive_int)
+    preview_rows: int = setting(4, FIXED)
+    preview_cols: int = setting(7, FIXED)
+    strategy: str = setting("auto", CHANGEABLE, "tf.distribute strategy (auto: a Colab TPU, all GPUs when there "
+                            "are 2 or more, else none); multiworker reads TF_CONFIG. --batch-size is per replica, "
+                            "so the global batch grows with the replicas; the learning rate is kept as given, "
+                            "not scaled", choices=("auto", "none", "mirrored", "multiworker", "tpu"))
 
     @property
     def checkpoint_interval(self) -> int:
@@ -70,10 +116,41 @@ class TrainConfig:
     def load(cls, path: Path) -> TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
-    def differences(self, other: TrainConfig) -> dict[str, tuple]:
-        """{field: (self's value, other's value)} for every field that differs."""
-        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
-        return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+
+def fields_that_are(resume: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["resume"] == resume)
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_flags(parser: argparse.ArgumentParser) -> dict[str, argparse._MutuallyExclusiveGroup]:
+    """One flag per TrainConfig field that has help text; returns the mutually exclusive groups by name.
+
+    Every flag defaults to None ("not given"), so that a resumed run can tell a flag from a default.
+    """
+    groups: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for item in dataclasses.fields(TrainConfig):
+        if item.metadata["help"] is None:
+            continue
+        options = dict(item.metadata["flag"])
+        group = options.pop("group", None)
+        target = groups.setdefault(group, parser.add_mutually_exclusive_group()) if group else parser
+        text = item.metadata["help"]
+        target.add_argument(flag_name(item.name), help=text + default_text(item.name, text), **options)
+    return groups
+
+
+def default_text(name: str, text: str) -> str:
+    """" (default X)" for a flag's help `text`, naming each recipe's default where they differ; "" when the
+    text already says what the default is."""
+    if "default" in text:
+        return ""
+    values = {recipe: getattr(TrainConfig(**recipe_settings({"recipe": recipe})), name) for recipe in RECIPES}
+    if len(set(values.values())) == 1:
+        return f" (default {values[DEFAULT_RECIPE]})"
+    return " (default " + ", ".join(f"{value} with --recipe {recipe}" for recipe, value in values.items()) + ")"
 
 
 def parse_policy(text: str) -> tuple[str, ...]:
@@ -99,15 +176,6 @@ def upsampling_plan(res: int) -> tuple[int, int]:
     while res % 2 ** (doublings + 1) == 0 and res // 2 ** (doublings + 1) >= MIN_START:
         doublings += 1
     return res // 2**doublings, doublings
-
-
-# --recipe: the settings a new run starts from, before the user's own flags. "notebook" is the field defaults.
-RECIPES: dict[str, dict] = {
-    "default": {"ema": 0.999},  # the notebook's models and loop; faces from a moving average (docs/recipes.md)
-    "notebook": {},
-}
-DEFAULT_RECIPE = "default"
-DCGAN_LR = 2e-4  # Radford et al. 2015
 
 
 def recipe_settings(given: dict) -> dict:

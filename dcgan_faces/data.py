@@ -1,14 +1,15 @@
-"""Image folder → one cached uint8 tensor (N, res, res, C) plus manifest; batches drawn as float32 in [-1, 1].
+"""Image folder → one cached uint8 tensor (N, res, res, C) (cache.py); batches drawn as float32 in [-1, 1].
 
 The cache is built once (decoding in parallel on every core) and reused, memory-mapped, on every later run
-while the manifest still matches the folder: same files, sizes, modification times and settings.
+while its manifest still matches the folder: the same file names, sizes and modification times (and, off
+slow mounts, the same last bytes of every file) and the same settings.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import hashlib
 import os
+import stat
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,6 +22,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
+from dcgan_faces import cache
+from dcgan_faces.atomic import write_json
+from dcgan_faces.cache import CacheError, CacheFiles
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
 # Bump when the pixels a given file turns into change, so that old caches are rebuilt.
 PREPROCESSING = {"version": 1, "orientation": "exif", "crop": "centre square", "resize": "lanczos"}
@@ -29,6 +34,7 @@ GDRIVE_PREFIX = "gdrive:"
 DEMO_IMAGES = 2_000
 SERIAL_BELOW = 256  # folders smaller than this are decoded in-process: a pool costs more than it saves
 SKIPPED_NAMED = 5
+TAIL_BYTES = 256  # the end of each file enters the fingerprint: an image replaced by another of equal size shows
 
 Log = Callable[[str], None]
 
@@ -47,21 +53,41 @@ class Dataset:
     source: str
     cache_path: Path | None
     skipped: dict[str, int] = field(default_factory=dict)
+    fingerprint: str | None = None  # of the source's files (folders only): the same images after a move
+    check: cache.Check | None = None  # the background check of a large cache's checksums
 
 
 # ---------------------------------------------------------------------------------------------- decoding
 
-def find_images(folder: Path) -> list[Path]:
+def find_images(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
     """Image files under `folder`, recursively, in a stable order: known suffixes, and files with none.
 
-    Symlinked folders are not followed (no loops); hidden files are ignored.
+    Skipped: hidden files; FIFOs, sockets and devices (opening one would hang or fail); folders in
+    `exclude`; and this project's own outputs, run folders and caches, which may sit inside the data folder
+    (`cd photos; ... --data .`) and would otherwise become training images. Symlinked folders are not
+    followed (no loops); a broken link stays in the list and is counted as unreadable when decoded.
     """
+    excluded = {Path(p).resolve() for p in exclude}
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found.extend(Path(root, f) for f in sorted(files)
-                     if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES | {""})
+        dirs[:] = sorted(d for d in dirs if (Path(root) / d).resolve() not in excluded
+                         and not _is_output_folder(Path(root) / d))
+        found.extend(path for path in (Path(root, f) for f in sorted(files))
+                     if not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES | {""}
+                     and not _is_special(path))
     return found
+
+
+def _is_output_folder(folder: Path) -> bool:
+    """A run folder (config.json beside previews/) or a cache folder (its marker file)."""
+    return ((folder / "config.json").is_file() and (folder / "previews").is_dir()) or (folder / cache.MARKER).exists()
+
+
+def _is_special(path: Path) -> bool:
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except OSError:  # a broken link or a link loop
+        return False
 
 
 def shown(path: Path) -> str:
@@ -132,105 +158,67 @@ def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Itera
         yield from map(_decode, jobs)
         return
     # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    try:
         yield from pool.map(_decode, jobs, chunksize=32)
+    finally:  # on an interrupt, drop the queued work instead of decoding it all first
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-# ------------------------------------------------------------------------------------------------- cache
+# ------------------------------------------------------------------------------------------ fingerprints
 
-def cache_paths(cache_dir: Path, res: int, stem: str = "training_data") -> tuple[Path, Path]:
-    """(tensor, manifest) paths: training_data_{res}_{res}.npy and .json."""
-    base = Path(cache_dir) / f"{stem}_{res}_{res}"
-    return base.with_suffix(".npy"), base.with_suffix(".json")
-
-
-def _stat(path: Path) -> tuple[int, float]:
+def _stat(path: Path) -> tuple[int, int]:
     try:
         info = path.stat()
     except OSError:  # a broken link or a link loop: it is counted as unreadable when decoded
-        return 0, 0.0
-    return info.st_size, info.st_mtime
+        return 0, 0
+    return info.st_size, info.st_mtime_ns
 
 
-def folder_fingerprint(files: list[Path]) -> dict:
-    """Cheap identity of a folder's images: count, total bytes, newest modification time."""
-    stats = [_stat(path) for path in files]
-    return {
-        "files": len(files),
-        "bytes": sum(size for size, _ in stats),
-        "newest_mtime": max((mtime for _, mtime in stats), default=0.0),
-    }
+def _tail(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - TAIL_BYTES))
+            return file.read(TAIL_BYTES)
+    except OSError:
+        return b""
 
+
+def folder_fingerprint(folder: Path, files: list[Path], with_content: bool | None = None) -> dict:
+    """The identity of a folder's images: every file's path below `folder`, size and modification time, and
+    (`with_content`, default: off slow mounts, where reading costs a round trip per file) its last bytes.
+
+    The digest does not depend on where the folder is, so a moved folder is recognised as the same images.
+    """
+    from dcgan_faces.drive import is_slow_mount
+
+    content = not is_slow_mount(folder) if with_content is None else with_content
+    digest = hashlib.sha256()
+    sizes, newest = 0, 0
+    for path in files:
+        size, mtime = _stat(path)
+        sizes, newest = sizes + size, max(newest, mtime)
+        digest.update(os.fsencode(path.relative_to(folder)) + b"\0" + f"{size} {mtime}".encode() + b"\0")
+        if content:
+            digest.update(hashlib.sha1(_tail(path)).digest())
+    return {"files": len(files), "bytes": sizes, "newest_mtime_ns": newest, "fingerprint": digest.hexdigest()}
+
+
+# ------------------------------------------------------------------------------------------------- cache
 
 def _expected_manifest(source: str, fingerprint: dict, res: int, channels: int, min_size: int = 0) -> dict:
     return {"source": source, **fingerprint, "res": res, "channels": channels,
             "preprocessing": {**PREPROCESSING, "min_size": min_size}}
 
 
-def _why_stale(manifest_path: Path, tensor_path: Path, expected: dict) -> str | None:
-    """None when the cache matches `expected`, else a short reason for rebuilding it."""
-    if not tensor_path.exists():
-        return "no cache yet"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError):
-        return f"its manifest {manifest_path.name} is missing or unreadable"
-    for key, value in expected.items():
-        if manifest.get(key) != value:
-            return f"{key} changed ({manifest.get(key)!r} → {value!r})"
-    try:
-        images = np.load(tensor_path, mmap_mode="r")
-    except (OSError, ValueError) as error:
-        return f"{tensor_path.name} is corrupt ({error})"
-    want = (manifest.get("images"), expected["res"], expected["res"], expected["channels"])
-    if images.dtype != np.uint8 or images.shape != want:
-        return f"{tensor_path.name} holds {images.dtype} {images.shape}, expected uint8 {want}"
-    return None
+Fill = Callable[[np.ndarray], tuple[int, dict]]  # writes rows of the cache; returns (rows kept, manifest entries)
 
 
-def _shrink_npy(path: Path, rows: int) -> None:
-    """Cut an .npy file to its first `rows` rows in place (the header keeps its length, padded)."""
-    with open(path, "r+b") as file:
-        version = np.lib.format.read_magic(file)
-        fmt = np.lib.format
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, fortran_order, dtype = read_header(file)
-        data_start = file.tell()
-        header_start = 10 if version == (1, 0) else 12
-        header = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran_order,
-                       "shape": (rows, *shape[1:])})
-        file.seek(header_start)
-        file.write(header.ljust(data_start - header_start - 1).encode("latin1") + b"\n")
-        file.truncate(data_start + rows * int(np.prod(shape[1:])) * dtype.itemsize)
-
-
-def write_atomically(path: Path, fill: Callable[[Path], None]) -> None:
-    """Let `fill` write a temporary file beside `path`, then rename it into place."""
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        fill(tmp)
-        with open(tmp, "rb+") as file:
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_json_atomically(path: Path, value: dict) -> None:
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2)))
-
-
-def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, channels: int,
-                log: Log = print, min_size: int = 0) -> tuple[int, Counter]:
-    """Decode `files` into the .npy at `tensor_path`; return (images kept, Counter of skip reasons)."""
-    skipped: Counter = Counter()
-    first_skipped: list[str] = []
-    kept = 0
-
-    def fill(tmp: Path) -> None:
-        nonlocal kept
-        shape = (len(files), res, res, channels)
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+def _decode_into(folder: Path, files: list[Path], res: int, channels: int, log: Log,
+                 min_size: int) -> Fill:
+    """The `fill` of cache.write for a folder: decode every file into the rows; skipped files are counted."""
+    def fill(out: np.ndarray) -> tuple[int, dict]:
+        kept, skipped, first_skipped = 0, Counter(), []
         bar = tqdm(_decoded(files, res, channels, min_size), total=len(files), unit="img", disable=None,
                    desc=f"caching {folder.name} at {res} px")
         for path, result in zip(files, bar, strict=True):
@@ -241,80 +229,47 @@ def build_cache(folder: Path, files: list[Path], tensor_path: Path, res: int, ch
                 continue
             out[kept] = result
             kept += 1
-        out.flush()
-        del out
         if kept == 0:
-            raise DataError(
-                f"no usable image in {shown(folder)}: {len(files)} files tried, none decoded "
-                f"(e.g. {', '.join(first_skipped)}); point --data at a folder of JPEG/PNG faces"
-            )
-        if kept < len(files):
-            _shrink_npy(tmp, kept)
+            raise DataError(f"no usable image in {shown(folder)}: {len(files)} files tried, none decoded "
+                            f"(e.g. {', '.join(first_skipped)}); point --data at a folder of JPEG/PNG faces")
+        if first_skipped:
+            log(f"skipped {sum(skipped.values())} of {len(files)} files "
+                f"({', '.join(f'{n} {why}' for why, n in skipped.items())}), e.g. {'; '.join(first_skipped)}")
+        return kept, {"skipped": dict(skipped)}
 
-    write_atomically(tensor_path, fill)
-    if first_skipped:
-        log(f"skipped {sum(skipped.values())} of {len(files)} files "
-              f"({', '.join(f'{n} {why}' for why, n in skipped.items())}), e.g. {'; '.join(first_skipped)}")
-    return kept, skipped
+    return fill
 
 
-def _open_cached(tensor_path: Path, manifest_path: Path, expected: dict, build: Callable[[], dict],
-                 log: Log) -> tuple[np.ndarray, dict]:
-    """The memory-mapped cache when its manifest matches `expected`; else `build()` it first.
+@dataclass
+class Source:
+    """One --data value resolved, before anything is decoded: its images' origin and the cache that holds them.
 
-    `build` writes the tensor and returns the manifest's extra entries (image count, skip reasons).
+    `prepare()` (called only when the cache must be built) returns how many rows the cache may need and
+    the `fill` that writes them, downloading first for Google Drive.
     """
-    reason = _why_stale(manifest_path, tensor_path, expected)
-    if reason is None:
-        log(f"using cached {tensor_path} (built from {expected['source']})")
-        manifest = json.loads(manifest_path.read_text())
-    else:
-        if reason != "no cache yet":
-            log(f"rebuilding {tensor_path}: {reason}")
-        tensor_path.parent.mkdir(parents=True, exist_ok=True)
-        manifest = {**expected, **build()}
-        write_json_atomically(manifest_path, manifest)
-        log(f"cached {manifest['images']} images in {tensor_path}")
-    from dcgan_faces.drive import local_copy
 
-    return np.load(local_copy(tensor_path), mmap_mode="r"), manifest
+    key: str  # what config.json records: a resolved path, "demo" or "gdrive:ID"
+    description: str
+    files: CacheFiles
+    expected: dict  # the manifest entries the cache must match
+    prepare: Callable[[], tuple[int, Fill]]
+    fingerprint: str | None = None
 
 
-def _build_from_folder(folder: Path, files: list[Path], tensor_path: Path, res: int, channels: int,
-                       log: Log, min_size: int) -> dict:
-    try:
-        kept, skipped = build_cache(folder, files, tensor_path, res, channels, log, min_size)
-    except OSError as error:
-        raise DataError(f"could not write the cache {tensor_path} ({error.strerror or error}); any earlier cache "
-                        "there is kept; free some space or pass --cache-dir on another disk") from None
-    return {"images": kept, "skipped": dict(skipped)}
-
-
-def _image_files(folder: Path, flag: str = "--data") -> list[Path]:
-    if not folder.is_dir():
-        raise DataError(f"{flag} {shown(folder)}: no such folder; give a folder of face images")
-    files = find_images(folder)
-    if not files:
-        raise DataError(f"{flag} {shown(folder)}: no image files (jpg, jpeg, png, bmp, webp, gif) in or below it")
-    return files
-
-
-def open_folder(folder: Path, cache_dir: Path, res: int, channels: int = 3, log: Log = print,
-                min_size: int = 0) -> Dataset:
-    """The cached tensor for `folder`, built or rebuilt first when missing or stale."""
+def _folder_source(folder: Path, cache_dir: Path, res: int, channels: int, min_size: int, log: Log,
+                   exclude: Iterable[Path]) -> Source:
     folder = Path(folder).expanduser().resolve()
-    files = _image_files(folder)
-    tensor_path, manifest_path = cache_paths(cache_dir, res)
-    expected = _expected_manifest(shown(folder), folder_fingerprint(files), res, channels, min_size)
-    images, manifest = _open_cached(
-        tensor_path, manifest_path, expected,
-        lambda: _build_from_folder(folder, files, tensor_path, res, channels, log, min_size), log)
-    return Dataset(images, str(folder), tensor_path, manifest.get("skipped", {}))
+    files = _image_files(folder, exclude=(*exclude, cache_dir))
+    fingerprint = folder_fingerprint(folder, files)
+    return Source(str(folder), f"folder {shown(folder)} ({len(files):,} image files)",
+                  CacheFiles.for_source(cache_dir, shown(folder), folder.name, res, channels),
+                  _expected_manifest(shown(folder), fingerprint, res, channels, min_size),
+                  lambda: (len(files), _decode_into(folder, files, res, channels, log, min_size)),
+                  fingerprint["fingerprint"])
 
 
-def open_gdrive(id_or_url: str, cache_dir: Path, res: int, channels: int = 3, log: Log = print,
-                min_size: int = 0) -> Dataset:
-    """Images from a Google Drive file, archive or folder; nothing is downloaded when their cache exists.
+def _gdrive_source(id_or_url: str, cache_dir: Path, res: int, channels: int, min_size: int, log: Log) -> Source:
+    """Images from a Google Drive file, archive or folder, downloaded only when their cache must be built.
 
     A Drive id names fixed content, so the cache is matched by id alone: a new Colab session with the cache
     on Drive starts training without downloading or unpacking anything.
@@ -325,22 +280,158 @@ def open_gdrive(id_or_url: str, cache_dir: Path, res: int, channels: int = 3, lo
         _, file_id = drive.parse_gdrive(id_or_url)
     except drive.FetchError as error:
         raise DataError(f"--gdrive: {error}") from None
-    source = GDRIVE_PREFIX + file_id
-    tensor_path, manifest_path = cache_paths(cache_dir, res)
-    expected = _expected_manifest(source, {}, res, channels, min_size)
 
-    def download_and_build() -> dict:
+    def download() -> tuple[int, Fill]:
         try:
             folder = drive.fetch_gdrive(id_or_url, Path(cache_dir) / "downloads")
         except drive.FetchError as error:
             raise DataError(f"--gdrive: {error}") from None
         files = _image_files(folder, "--gdrive")
-        return _build_from_folder(folder, files, tensor_path, res, channels, log, min_size)
+        return len(files), _decode_into(folder, files, res, channels, log, min_size)
 
-    if _why_stale(manifest_path, tensor_path, expected) is None:
-        log(f"resuming from cached data: {tensor_path} holds {source}; nothing to download")
-    images, manifest = _open_cached(tensor_path, manifest_path, expected, download_and_build, log)
-    return Dataset(images, source, tensor_path, manifest.get("skipped", {}))
+    key = GDRIVE_PREFIX + file_id
+    return Source(key, f"Google Drive {file_id}", CacheFiles.for_source(cache_dir, key, "gdrive", res, channels),
+                  _expected_manifest(key, {}, res, channels, min_size), download)
+
+
+def _array_source(path: Path, cache_dir: Path, res: int, channels: int, log: Log) -> Source:
+    """Images saved as a .npy/.npz array (MNIST, a flowers set...), converted once into the uint8 cache."""
+    path = Path(path).expanduser().resolve()
+    images = image_layout(read_array(path), path)
+    described, offset, scale = value_range(images)
+    info = path.stat()
+    expected = _expected_manifest(shown(path), {"files": 1, "bytes": info.st_size, "newest_mtime_ns": info.st_mtime_ns},
+                                  res, channels)
+
+    def fill(out: np.ndarray) -> tuple[int, dict]:
+        for start in range(0, len(images), ARRAY_CHUNK):
+            chunk = images[start:start + ARRAY_CHUNK]
+            out[start:start + len(chunk)] = _to_uint8_images(chunk, offset, scale, res, channels)
+        return len(images), {}
+
+    shape = "×".join(str(n) for n in images.shape[1:])
+    log(f"{shown(path)}: {len(images):,} images of {shape}, {described}")
+    return Source(shown(path), f"array {shown(path)} ({len(images):,} images of {shape}, {described})",
+                  CacheFiles.for_source(cache_dir, shown(path), path.stem, res, channels),
+                  {**expected, "value_range": described}, lambda: (len(images), fill))
+
+
+def _demo_source(cache_dir: Path, res: int, channels: int, log: Log) -> Source:
+    """The built-in procedural faces, drawn into the cache on first use."""
+    from dcgan_faces import synthetic
+
+    files = CacheFiles.of(cache_dir, "synthetic", res, channels)
+
+    def fill(out: np.ndarray) -> tuple[int, dict]:
+        log(f"drawing {DEMO_IMAGES} demo faces at {res} px into {files.tensor} (first use only)")
+        faces = synthetic.make_faces(DEMO_IMAGES, res, seed=0)
+        if channels == 1:
+            faces = np.asarray([np.asarray(Image.fromarray(f).convert("L")) for f in faces])[..., None]
+        out[:] = faces
+        return DEMO_IMAGES, {}
+
+    expected = {"source": "demo", "res": res, "channels": channels,
+                "generator_version": getattr(synthetic, "VERSION", 1), "count": DEMO_IMAGES}
+    return Source("demo", f"the built-in demo faces ({DEMO_IMAGES:,})", files, expected, lambda: (DEMO_IMAGES, fill))
+
+
+def source_of(data: str | None, cache_dir: Path, res: int, channels: int = 3, min_size: int = 0, log: Log = print,
+              exclude: Iterable[Path] = ()) -> Source:
+    """`--data` resolved: a folder, "gdrive:ID_OR_URL", an array, or (none given, no ./face_images with
+    images) the demo faces. `exclude`: folders never read as images (the run folder)."""
+    if data is None and DEFAULT_DATA_DIR.is_dir() and find_images(DEFAULT_DATA_DIR, exclude):
+        data = str(DEFAULT_DATA_DIR)
+    if data in (None, "demo"):
+        return _demo_source(cache_dir, res, channels, log)
+    if data.startswith(GDRIVE_PREFIX):
+        return _gdrive_source(data.removeprefix(GDRIVE_PREFIX), cache_dir, res, channels, min_size, log)
+    if data.endswith(ARRAY_SUFFIXES):
+        return _array_source(Path(data), cache_dir, res, channels, log)
+    return _folder_source(Path(data), cache_dir, res, channels, min_size, log, exclude)
+
+
+def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3, log: Log = print,
+                 min_size: int = 0, exclude: Iterable[Path] = ()) -> Dataset:
+    """The images of `data` (see source_of), from their cache, built or rebuilt first when missing or stale."""
+    source = source_of(data, cache_dir, res, channels, min_size, log, exclude)
+    if source.key == "demo" and data is None:
+        log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
+    try:
+        cache.prepare_folder(cache_dir)
+    except CacheError as error:
+        raise DataError(str(error)) from None
+    _adopt_moved(source.files, source.expected, log)
+    reason = cache.why_stale(source.files, source.expected)
+    if reason is None and source.key.startswith(GDRIVE_PREFIX):
+        log(f"resuming from cached data: {source.files.tensor} holds {source.key}; nothing to download")
+    elif reason is None:
+        if source.key != "demo":
+            log(f"using cached {source.files.tensor} (built from {source.key})")
+    else:
+        if reason != "no cache yet":
+            log(f"rebuilding {source.files.tensor}: {reason}")
+        rows, fill = source.prepare()
+        shape = (rows, source.expected["res"], source.expected["res"], source.expected["channels"])
+        try:
+            manifest = cache.write(source.files, shape, fill, source.expected)
+        except CacheError as error:
+            raise DataError(str(error)) from None
+        if source.key != "demo":
+            log(f"cached {manifest['images']} images in {source.files.tensor}")
+    from dcgan_faces.drive import local_copy
+
+    manifest = source.files.read_manifest() or {}
+    large = source.files.tensor.stat().st_size > cache.FULL_CHECK_UP_TO and reason is None
+    images = np.load(local_copy(source.files.tensor), mmap_mode="r")
+    return Dataset(images, source.key, source.files.tensor, manifest.get("skipped", {}), source.fingerprint,
+                   cache.Check(source.files) if large else None)
+
+
+def describe_source(data: str | None, cache_dir: Path, res: int, channels: int = 3, min_size: int = 0,
+                    exclude: Iterable[Path] = ()) -> str:
+    """For --dry-run: the images `data` names and the state of their cache; nothing is built or fetched."""
+    try:
+        source = source_of(data, cache_dir, res, channels, min_size, lambda text: None, exclude)
+    except DataError as error:
+        return f"cannot be used: {error}"
+    reason = cache.why_stale(source.files, source.expected)
+    if reason is None:
+        state = f"up to date, {(source.files.read_manifest() or {}).get('images', '?'):,} images"
+    elif reason == "no cache yet":
+        state = "not built yet: built first (downloaded first)" if source.key.startswith(GDRIVE_PREFIX) \
+            else "not built yet: built first"
+    else:
+        state = f"stale ({reason}): rebuilt first"
+    return f"{source.description}; cache {source.files.tensor}: {state}"
+
+
+def _adopt_moved(files: CacheFiles, expected: dict, log: Log) -> None:
+    """When `files` has no cache yet but another cache in its folder holds the same images (a moved
+    folder: same fingerprint and settings), give that cache the new name instead of decoding again."""
+    if files.tensor.exists() or "fingerprint" not in expected:
+        return
+    same = {key: value for key, value in expected.items() if key != "source"}
+    for manifest_path in files.manifest.parent.glob("*.json"):
+        other = CacheFiles(manifest_path.with_suffix(".npy"), manifest_path)
+        manifest = other.read_manifest()
+        if manifest and other.tensor.exists() and all(manifest.get(k) == v for k, v in same.items()):
+            os.replace(other.tensor, files.tensor)
+            write_json(files.manifest, {**manifest, "source": expected["source"]})
+            other.manifest.unlink(missing_ok=True)
+            log(f"{expected['source']} holds the same images as {manifest.get('source')}: reusing its cache")
+            return
+
+
+def _image_files(folder: Path, flag: str = "--data", exclude: Iterable[Path] = ()) -> list[Path]:
+    if folder.is_file():
+        raise DataError(f"{flag} {shown(folder)} is a file, not a folder: give the folder that holds the images "
+                        "(or a .npy/.npz array of them)")
+    if not folder.is_dir():
+        raise DataError(f"{flag} {shown(folder)}: no such folder; give a folder of face images")
+    files = find_images(folder, exclude)
+    if not files:
+        raise DataError(f"{flag} {shown(folder)}: no image files (jpg, jpeg, png, bmp, webp, gif) in or below it")
+    return files
 
 
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -396,74 +487,12 @@ def _to_uint8_images(chunk: np.ndarray, offset: float, scale: float, res: int, c
     return out
 
 
-def open_array(path: Path, cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
-    """Images saved as a .npy/.npz array (MNIST, a flowers set...), converted once into the uint8 cache."""
-    path = Path(path).expanduser().resolve()
-    images = image_layout(read_array(path), path)
-    described, offset, scale = value_range(images)
-    log(f"{shown(path)}: {len(images):,} images of {images.shape[1]}×{images.shape[2]}×{images.shape[3]}, "
-        f"{described}")
-    tensor_path, manifest_path = cache_paths(cache_dir, res)
-    info = path.stat()
-    expected = _expected_manifest(shown(path), {"files": 1, "bytes": info.st_size, "newest_mtime": info.st_mtime},
-                                  res, channels)
-
-    def build() -> dict:
-        def fill(tmp: Path) -> None:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(images), res, res, channels))
-            for start in range(0, len(images), ARRAY_CHUNK):
-                chunk = images[start:start + ARRAY_CHUNK]
-                out[start:start + len(chunk)] = _to_uint8_images(chunk, offset, scale, res, channels)
-            out.flush()
-
-        write_atomically(tensor_path, fill)
-        return {"images": len(images), "value_range": described}
-
-    cached, _ = _open_cached(tensor_path, manifest_path, expected, build, log)
-    return Dataset(cached, shown(path), tensor_path)
-
-
 def array_resolution(data: str | None) -> int | None:
     """The image size of a .npy/.npz --data, so that it trains at its own size unless --res says otherwise."""
     if data is None or not data.endswith(ARRAY_SUFFIXES) or not Path(data).is_file():
         return None
     images = image_layout(read_array(Path(data)), Path(data))
     return images.shape[1] if images.shape[1] == images.shape[2] else min(images.shape[1:3])
-
-
-def open_demo(cache_dir: Path, res: int, channels: int = 3, log: Log = print) -> Dataset:
-    """The built-in procedural faces, generated into the cache on first use."""
-    from dcgan_faces import synthetic
-
-    tensor_path, manifest_path = cache_paths(cache_dir, res, stem="synthetic")
-    expected = {"source": "demo", "images": DEMO_IMAGES, "res": res, "channels": channels,
-                "generator_version": getattr(synthetic, "VERSION", 1)}
-    reason = _why_stale(manifest_path, tensor_path, {**expected, "preprocessing": None})
-    if reason is not None:
-        log(f"drawing {DEMO_IMAGES} demo faces at {res} px into {tensor_path} (first use only)")
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        faces = synthetic.make_faces(DEMO_IMAGES, res, seed=0)
-        if channels == 1:
-            faces = np.asarray([np.asarray(Image.fromarray(f).convert("L")) for f in faces])[..., None]
-        write_atomically(tensor_path, lambda tmp: np.save(tmp, faces))
-        write_json_atomically(manifest_path, {**expected, "preprocessing": None})
-    return Dataset(np.load(tensor_path, mmap_mode="r"), "demo", tensor_path)
-
-
-def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3, log: Log = print,
-                 min_size: int = 0) -> Dataset:
-    """`--data` resolved: a folder, "gdrive:ID_OR_URL", or (none given, no ./face_images) the demo faces."""
-    if data in (None, "demo"):
-        if data is None and DEFAULT_DATA_DIR.is_dir() and find_images(DEFAULT_DATA_DIR):
-            return open_folder(DEFAULT_DATA_DIR, cache_dir, res, channels, log, min_size)
-        log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
-        return open_demo(cache_dir, res, channels, log)
-    if data.startswith(GDRIVE_PREFIX):
-        dataset = open_gdrive(data.removeprefix(GDRIVE_PREFIX), cache_dir, res, channels, log, min_size)
-        return dataclasses.replace(dataset, source=data)
-    if data.endswith(ARRAY_SUFFIXES):
-        return open_array(Path(data), cache_dir, res, channels, log)
-    return open_folder(Path(data), cache_dir, res, channels, log, min_size)
 
 
 # ----------------------------------------------------------------------------------------------- batches

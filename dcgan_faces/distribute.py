@@ -64,44 +64,34 @@ def choose_strategy(name: str = "auto"):
     return tf.distribute.MirroredStrategy([d.name for d in devices])
 
 
-def _task(strategy) -> tuple[str | None, int]:
-    resolver = getattr(strategy, "cluster_resolver", None) if strategy is not None else None
-    if resolver is not None and getattr(resolver, "task_type", None):
-        return resolver.task_type, int(resolver.task_id or 0)
-    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
-    return task.get("type"), int(task.get("index", 0))
+def cluster_spec() -> tuple[dict, str | None, int]:
+    """(cluster, this task's type, its index) from TF_CONFIG: the one place the project reads it."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = tf_config.get("task", {})
+    return tf_config.get("cluster", {}), task.get("type"), int(task.get("index", 0))
 
 
-def _cluster(strategy) -> dict:
-    resolver = getattr(strategy, "cluster_resolver", None) if strategy is not None else None
-    if resolver is not None:
-        try:
-            return resolver.cluster_spec().as_dict()
-        except (AttributeError, ValueError):
-            pass
-    return json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+def _workers(cluster: dict) -> list[tuple[str, int]]:
+    """The training tasks in order: the chief (if any) first, then the workers."""
+    return [(kind, i) for kind in ("chief", "worker") for i in range(len(cluster.get(kind, [])))]
 
 
 def is_multi_worker(strategy) -> bool:
     import tensorflow as tf
 
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and sum(len(tasks) for kind, tasks in _cluster(strategy).items() if kind in ("chief", "worker")) > 1)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and len(_workers(cluster_spec()[0])) > 1
 
 
-def is_chief(strategy) -> bool:
+def is_chief(strategy_name: str) -> bool:
     """Whether this process writes the run's files: always, except on a multi-worker run's other workers.
 
-    The chief is task type "chief", or worker 0 when the cluster has no chief.
+    The chief is task type "chief", or worker 0 when the cluster has no chief. Known from --strategy and
+    TF_CONFIG alone, so it can be asked before the strategy exists.
     """
-    if strategy is None or not is_multi_worker(strategy):
+    cluster, kind, index = cluster_spec()
+    if strategy_name != "multiworker" or len(_workers(cluster)) < 2 or kind is None:
         return True
-    kind, index = _task(strategy)
-    if kind is None:
-        return True
-    if kind == "chief":
-        return True
-    return kind == "worker" and index == 0 and "chief" not in _cluster(strategy)
+    return _workers(cluster)[0] == (kind, index)
 
 
 def replicas(strategy) -> int:
@@ -113,11 +103,8 @@ def worker_shard(strategy) -> tuple[int, int]:
     """(this worker's index, number of workers): which share of each global batch this process feeds."""
     if strategy is None or not is_multi_worker(strategy):
         return 0, 1
-    cluster = _cluster(strategy)
-    kind, index = _task(strategy)
-    order = [("chief", i) for i in range(len(cluster.get("chief", [])))]
-    order += [("worker", i) for i in range(len(cluster.get("worker", [])))]
-    return order.index((kind, index)), len(order)
+    cluster, kind, index = cluster_spec()
+    return _workers(cluster).index((kind, index)), len(_workers(cluster))
 
 
 class Feed:
@@ -148,14 +135,6 @@ class Feed:
 
     def __call__(self, global_array: np.ndarray):
         return self.replicas(self.worker_rows(global_array))
-
-
-def is_chief_by_env() -> bool:
-    """is_chief from TF_CONFIG alone, for the steps before the strategy exists (moving a run aside)."""
-    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
-    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-    kind, index = task.get("type"), int(task.get("index", 0))
-    return kind in (None, "chief") or (kind == "worker" and index == 0 and "chief" not in cluster)
 
 
 def prepare_for_distributed_input(gan, config, strategy) -> None:

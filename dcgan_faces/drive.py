@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -21,6 +22,8 @@ from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from tqdm import tqdm
+
+from dcgan_faces.atomic import remove_stale, write_atomically, write_json
 
 BASE_ENV = "DCGAN_FACES_GDRIVE_BASE"
 DEFAULT_BASE = "https://drive.google.com"
@@ -284,6 +287,29 @@ def _explain(err: BaseException, fid: str) -> FetchError:
     return FetchError(f"Download of {fid} failed ({type(err).__name__}: {_one_line(err)}). Retry, or {_HAND}")
 
 
+class _WithoutRetryLines:
+    """stderr without gdown's "Retrying (1/3) in 2.0s: ..." lines, so that a failure ends in our one line.
+
+    Everything else (gdown's progress bar) passes through; the retries are counted.
+    """
+
+    def __init__(self, stream):
+        self.stream, self.retries, self._dropping = stream, 0, False
+
+    def write(self, text: str) -> int:
+        if text.startswith("Retrying ("):
+            self.retries, self._dropping = self.retries + 1, True
+            return len(text)
+        if self._dropping and text == "\n":
+            self._dropping = False
+            return len(text)
+        self._dropping = False
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def _download_file(fid: str, staging: Path, max_bytes: int, quiet: bool) -> Path:
     import gdown
 
@@ -339,22 +365,22 @@ def fetch_gdrive(id_or_url: str, dest_dir: Path, *, max_bytes: int = 50 * 2**30,
         msg = f"Cannot use {dest_dir} for downloads ({_one_line(e)}); pick another --cache-dir, or {_HAND}"
         raise FetchError(msg) from e
     staging, final = dest_dir / f".staging-{fid}", dest_dir / fid
+    stderr = _WithoutRetryLines(sys.stderr)
     try:
-        if kind == "folder":
-            _download_folder(fid, staging, quiet)
-            name, size = fid, sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
-            os.replace(staging, final)
-        else:
-            staging.mkdir()
-            download = _download_file(fid, staging, max_bytes, quiet)
-            name, size = download.name, download.stat().st_size
-            _place(download, final, fid, max_bytes, quiet)
+        with contextlib.redirect_stderr(stderr):
+            if kind == "folder":
+                _download_folder(fid, staging, quiet)
+                name, size = fid, sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
+                os.replace(staging, final)
+            else:
+                staging.mkdir()
+                download = _download_file(fid, staging, max_bytes, quiet)
+                name, size = download.name, download.stat().st_size
+                _place(download, final, fid, max_bytes, quiet)
         data = _image_root(final)
         info = {"id": fid, "kind": kind, "file": name, "size": size,
                 "data_dir": str(data.relative_to(dest_dir))}
-        tmp_marker = _marker(dest_dir, fid).with_suffix(".tmp")
-        tmp_marker.write_text(json.dumps(info, indent=1))
-        os.replace(tmp_marker, _marker(dest_dir, fid))
+        write_json(_marker(dest_dir, fid), info)
     except Exception as e:
         raise _explain(e, fid) from e
     finally:
@@ -447,12 +473,11 @@ def local_copy(path: Path, local_root: Path | None = None) -> Path:
     except (OSError, ValueError):
         pass
     copy.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(copy.parent)
     if shutil.disk_usage(copy.parent).free < wanted["size"] * 1.1:
         print(f"not enough local disk to copy {path}; reading it from the mount (slower)", file=sys.stderr)
         return path
     print(f"copying {path} ({wanted['size'] / 2**20:,.0f} MiB) to local disk {copy} for fast reads", file=sys.stderr)
-    tmp = copy.with_name(f".{copy.name}.tmp")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, copy)
-    record.write_text(json.dumps(wanted))
+    write_atomically(copy, lambda tmp: shutil.copyfile(path, tmp))
+    write_json(record, wanted)
     return copy

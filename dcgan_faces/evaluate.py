@@ -1,14 +1,12 @@
-"""`python -m dcgan_faces.evaluate`: SWD and face hit rate of a generator against real images, printed as JSON.
+"""SWD and face hit rate of a generator against real images, printed as JSON.
+
+Example: python -m dcgan_faces.evaluate --model runs/demo_64 --n 1000
 
 Real images are a fixed-seed sample without replacement; fakes come from fixed latents; both sets are equal in
 size, so figures from different iterations or runs with the same --n and --seed compare directly.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
 import json
@@ -17,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan_faces.cli_types import positive_int
+from dcgan_faces import cli_types
+from dcgan_faces.cli_types import Parser, positive_int
 from dcgan_faces.generate import UsageError, generate_images, latent_size, latents, open_model
 
 
@@ -28,13 +27,16 @@ def sample_real(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return picked[rng.permutation(n)]
 
 
-def evaluate_generator(generator, real_images_uint8: np.ndarray, n: int, seed: int = 0) -> dict:
-    """metrics.evaluate_images on min(n, len(real)) real images and as many fakes from fixed latents (`seed`)."""
+def evaluate_generator(generate, real_images_uint8: np.ndarray, n: int, latent_size: int, seed: int = 0) -> dict:
+    """metrics.evaluate_images on min(n, len(real)) real images and as many fakes from fixed latents (`seed`).
+
+    `generate` maps latents to images in [-1, 1] (a model's predict_on_batch, or Trainer.generate).
+    """
     from dcgan_faces.metrics import evaluate_images
 
     n = min(n, len(real_images_uint8))
     real = sample_real(real_images_uint8, n, seed)
-    fake = generate_images(generator, latents(latent_size(generator), n, seed))
+    fake = generate_images(generate, latents(latent_size, n, seed))
     return evaluate_images(real, fake, seed)
 
 
@@ -58,32 +60,29 @@ def load_real(source: str, cache_dir: Path, res: int, channels: int) -> np.ndarr
 
 
 def model_iteration(path: Path) -> int | None:
-    """The iteration of the generator a run folder gives, when its newest checkpoint is not newer than it."""
+    """The iteration of the generator a run folder gives (its newest checkpoint's); None for a model file."""
     from dcgan_faces import checkpoint
     from dcgan_faces.runfolder import RunFolder
 
-    run = RunFolder(path)
-    saved = checkpoint.checkpoints(run.checkpoints) if path.is_dir() else []
-    if not saved:
-        return None
-    newest = saved[0]
-    if run.generator_path.exists() and run.generator_path.stat().st_mtime < newest.stat().st_mtime:
-        return None  # a session is training on: generator.keras is older than the newest checkpoint
-    return int(checkpoint.NAME.match(newest.name).group(1))
+    saved = checkpoint.checkpoints(RunFolder(path).checkpoints) if path.is_dir() else []
+    return int(checkpoint.NAME.match(saved[0].name).group(1)) if saved else None
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dcgan_faces.evaluate", description=__doc__)
+    p = Parser(prog="python -m dcgan_faces.evaluate", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, required=True, metavar="RUN_OR_FILE",
-                   help="run folder (uses generator.keras, or its newest checkpoint) or a .keras/.h5 file")
+                   help="run folder (its newest generator: generator.keras or a newer checkpoint) or a .keras file")
     p.add_argument("--real", metavar="DATA",
                    help="folder of real face images (cached in --cache-dir on first use), a .npy cache file, or "
                         "demo (the built-in faces); default: the data a run folder --model was trained on")
     p.add_argument("--n", type=positive_int, default=1000,
                    help="images per set (default 1000; fewer when there are fewer real images)")
-    p.add_argument("--seed", type=int, default=0, help="fixes the real sample, the latents and SWD (default 0)")
+    p.add_argument("--seed", type=cli_types.seed, default=0,
+                   help="fixes the real sample, the latents and SWD (default 0)")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"),
-                   help="where a --real folder's .npy cache is kept (default data_cache/)")
+                   help="where a --real folder's .npy cache is kept, beside the training caches (default "
+                        "data_cache/)")
     return p
 
 
@@ -96,7 +95,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     real = load_real(source, args.cache_dir, res, channels)
     if len(real) < 2:
         raise UsageError(f"--real {source}: {len(real)} image(s); at least 2 are needed")
-    figures = evaluate_generator(generator, real, args.n, args.seed)
+    figures = evaluate_generator(generator.predict_on_batch, real, args.n, latent_size(generator), args.seed)
     return {**figures, "model": str(args.model), "real": source, "iteration": model_iteration(args.model)}
 
 

@@ -1,27 +1,30 @@
-"""`python -m dcgan_faces.generate`: faces from a trained generator, as a grid, one PNG each, or a latent walk.
+"""Faces from a trained generator, as a grid, one PNG each, or a latent walk.
+
+Example: python -m dcgan_faces.generate --model runs/demo_64 --n 64 --out faces.png
 
 The model is a run folder (its config comes along) or a saved .keras file; the latent size is read from it.
+--preview draws the faces of the run's own preview grids, from the same latents.
 """
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from dcgan_faces.cli_types import positive_float, positive_int
+from dcgan_faces import cli_types
+from dcgan_faces.atomic import write_atomically
+from dcgan_faces.cli_types import Parser, positive_float, positive_int
 from dcgan_faces.preview import image_grid, to_uint8
 
 BATCH = 64
+PROGRESS_FROM = 8 * BATCH  # faces: from this many on, a progress bar
+MAX_GRID_SIDE = 16_384  # px: a grid wider or taller than this is refused (use --individual)
 
 
 # ------------------------------------------------------------------------------------------------ latents
@@ -68,10 +71,14 @@ def walk(keys: np.ndarray, frames_per_step: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------- images
 
-def generate_images(generator, z: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, C) faces for latents `z`, in inference mode, BATCH at a time."""
-    chunks = [np.asarray(generator.predict_on_batch(z[i:i + BATCH])) for i in range(0, len(z), BATCH)]
-    return to_uint8(np.concatenate(chunks))
+def generate_images(generate: Callable[[np.ndarray], np.ndarray], z: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, C) faces for latents `z`, BATCH at a time. `generate` maps latents to images in
+    [-1, 1] in inference mode: a model's predict_on_batch, or Trainer.generate."""
+    from tqdm import tqdm
+
+    starts = range(0, len(z), BATCH)
+    bar = tqdm(starts, unit="batch", desc="generating", disable=len(z) < PROGRESS_FROM, file=sys.stderr)
+    return to_uint8(np.concatenate([np.asarray(generate(z[i:i + BATCH])) for i in bar]))
 
 
 def grid_shape(n: int) -> tuple[int, int]:
@@ -91,11 +98,8 @@ def to_pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image)
 
 
-def interpolation_frames(generator, k: int, frames_per_step: int = 24, seed: int = 7,
-                         seeds: Sequence[int] | None = None, truncation: float = 1.0) -> np.ndarray:
-    """uint8 frames (k·frames_per_step, H, W, C) of a looping walk through k faces (or the `seeds` faces)."""
-    keys = latents(latent_size(generator), n=k, seed=seed, seeds=seeds, truncation=truncation)
-    return generate_images(generator, walk(keys, frames_per_step))
+def save_png(image: Image.Image, path: Path) -> Path:
+    return write_atomically(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -120,20 +124,16 @@ def _even(frame: np.ndarray) -> np.ndarray:
 
 def write_gif(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
     images = [to_pil(np.asarray(frame)) for frame in frames]
-    tmp = path.with_name(f".{path.stem}.tmp.gif")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 / fps, loop=0)
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True,
+                                                             append_images=images[1:], duration=1000 / fps, loop=0))
 
 
 def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
     import imageio.v2 as imageio
 
-    tmp = path.with_name(f".{path.stem}.tmp.mp4")
-    imageio.mimwrite(tmp, [_even(np.asarray(frame)) for frame in frames], fps=fps, codec="libx264",
-                     quality=8, macro_block_size=1, ffmpeg_log_level="error")
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, lambda tmp: imageio.mimwrite(
+        tmp, [_even(np.asarray(frame)) for frame in frames], fps=fps, codec="libx264", quality=8,
+        macro_block_size=1, ffmpeg_log_level="error"))
 
 
 def write_animation(frames: Sequence[np.ndarray], path: Path, fps: float, mp4: bool = True) -> list[Path]:
@@ -153,19 +153,27 @@ def write_animation(frames: Sequence[np.ndarray], path: Path, fps: float, mp4: b
 
 def seed_list(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+        numbers = [cli_types.seed(part) for part in text.split(",") if part.strip()]
+    except (ValueError, argparse.ArgumentTypeError):
+        numbers = []
+    if not numbers:
+        raise argparse.ArgumentTypeError(f"expected whole numbers from 0 separated by commas, got {text!r}")
+    return numbers
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dcgan_faces.generate", description=__doc__)
+    p = Parser(prog="python -m dcgan_faces.generate", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, required=True, metavar="RUN_OR_FILE",
-                   help="run folder (uses generator.keras, or its newest checkpoint) or a .keras/.h5 file")
+                   help="run folder (its newest generator: generator.keras or a newer checkpoint) or a .keras file")
     p.add_argument("--n", type=positive_int, default=64, help="number of faces (default 64)")
-    p.add_argument("--seed", type=int, default=7, help="random seed for the --n latents (default 7)")
+    p.add_argument("--seed", type=cli_types.seed, default=7, help="random seed for the --n latents (default 7)")
     p.add_argument("--seeds", type=seed_list, metavar="1,5,9",
-                   help="one face per listed seed instead of --n/--seed: the same seed gives the same face")
+                   help="one face per listed seed instead of --n/--seed: the same seed gives the same face; with "
+                        "--preview, the numbers of preview faces (0 is the grid's top left, 7 the second row's first)")
+    p.add_argument("--preview", action="store_true",
+                   help="the faces of the run's preview grids, from the same latents: alone, the grid itself (as "
+                        "the run saved it); with --seeds, those faces (needs a run folder as --model)")
     p.add_argument("--truncation", type=positive_float, default=1.0, metavar="T",
                    help="multiply every latent by T (default 1.0). A plain scaling of the latent: values below "
                         "1 give more typical, less varied faces. Not StyleGAN's truncation trick")
@@ -187,16 +195,15 @@ class UsageError(Exception):
 
 def open_model(path: Path):
     """(generator, config or None) of a run folder or model file; UsageError when it cannot be loaded."""
-    if not path.exists():
-        raise UsageError(f"--model {path}: no such run folder or model file; give a run folder such as runs/demo_64")
-    from dcgan_faces.runfolder import load_generator
+    from dcgan_faces import quiet
+
+    quiet.import_tensorflow()
+    from dcgan_faces.runfolder import ModelError, load_generator
 
     try:
-        return load_generator(path)
-    except FileNotFoundError as error:
+        return load_generator(path, log=lambda text: print(text, file=sys.stderr))
+    except ModelError as error:
         raise UsageError(str(error)) from None
-    except ValueError as error:
-        raise UsageError(f"--model {path}: not a saved Keras generator ({error})") from None
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -205,37 +212,68 @@ def _check(args: argparse.Namespace) -> None:
                          "number of seeds, or drop --seeds")
     if args.interpolate and args.individual:
         raise UsageError("--individual and --interpolate cannot be combined; drop one")
+    if args.preview and not args.model.is_dir():
+        raise UsageError(f"--preview needs a run folder as --model (its config fixes the preview faces), not "
+                         f"{args.model}")
 
 
-def _run(args: argparse.Namespace, generator) -> list[Path]:
+def _latents(args: argparse.Namespace, generator, config) -> np.ndarray:
+    if args.preview:
+        from dcgan_faces.preview import preview_seeds
+
+        return preview_seeds(config, args.seeds) * np.float32(args.truncation)
+    return latents(latent_size(generator), args.n, args.seed, args.seeds, args.truncation)
+
+
+def _names(args: argparse.Namespace, count: int) -> list[str]:
+    if args.seeds:
+        return [f"{'preview' if args.preview else 'seed'}-{s}.png" for s in args.seeds]
+    return [f"face-{i:04d}.png" for i in range(count)]
+
+
+def _run(args: argparse.Namespace, generator, config) -> list[Path]:
+    z = _latents(args, generator, config)
     if args.interpolate:
-        frames = interpolation_frames(generator, args.interpolate, args.frames_per_step, args.seed, args.seeds,
-                                      args.truncation)
+        keys = z if args.seeds or args.preview else z[:args.interpolate]
+        frames = generate_images(generator.predict_on_batch, walk(keys, args.frames_per_step))
         return write_animation(frames, args.out or Path("faces.gif"), args.fps)
-    z = latents(latent_size(generator), args.n, args.seed, args.seeds, args.truncation)
-    images = generate_images(generator, z)
+    _check_grid_size(args, len(z), generator)
+    images = generate_images(generator.predict_on_batch, z)
     if args.individual:
         folder = args.out or Path("faces")
         folder.mkdir(parents=True, exist_ok=True)
-        names = [f"seed-{s}.png" for s in args.seeds or []] or [f"face-{i:04d}.png" for i in range(len(images))]
-        for image, name in zip(images, names, strict=True):
-            to_pil(image).save(folder / name)
-        return [folder / name for name in names]
+        return [save_png(to_pil(image), folder / name) for image, name in zip(images, _names(args, len(images)),
+                                                                              strict=True)]
     out = args.out or Path("faces.png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    grid(images).save(out)
-    return [out]
+    if args.preview and not args.seeds:
+        return [save_png(image_grid(images, config.preview_rows, config.preview_cols), out)]
+    return [save_png(grid(images), out)]
+
+
+def _check_grid_size(args: argparse.Namespace, count: int, generator) -> None:
+    if args.individual:
+        return
+    rows, cols = grid_shape(count)
+    side = 16 + max(rows, cols) * (generator.output_shape[1] + 16)
+    if side > MAX_GRID_SIDE:
+        raise UsageError(f"--n {count}: a grid of {count:,} faces would be {side:,} px wide; pass --individual for "
+                         "one PNG per face, or a smaller --n")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         _check(args)
-        generator, _ = open_model(args.model)
+        generator, config = open_model(args.model)
+        written = _run(args, generator, config)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    written = _run(args, generator)
+    except OSError as error:
+        print(f"error: --out {args.out}: cannot write there ({error.strerror or error}); pick another path",
+              file=sys.stderr)
+        return 2
     if len(written) > 3:
         print(f"wrote {len(written)} faces in {written[0].parent}")
     else:

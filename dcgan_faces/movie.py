@@ -1,4 +1,7 @@
-"""`python -m dcgan_faces.movie RUN`: the run's preview grids as one animation, each stamped with its iteration."""
+"""The run's preview grids as one animation (GIF; MP4 with the [media] extra), each stamped with its iteration.
+
+Example: python -m dcgan_faces.movie runs/demo_64
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from dcgan_faces.cli_types import positive_float
+from dcgan_faces.cli_types import Parser, positive_float
 from dcgan_faces.generate import mp4_available, write_animation
 from dcgan_faces.runfolder import RunFolder
 
@@ -33,7 +36,8 @@ def stamped(preview: Path) -> np.ndarray:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dcgan_faces.movie", description=__doc__)
+    p = Parser(prog="python -m dcgan_faces.movie", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, metavar="RUN", help="run folder with previews/iter-*.png")
     p.add_argument("--out", type=Path, help="GIF to write (default RUN/progress.gif)")
     p.add_argument("--fps", type=positive_float, default=8, help="grids per second (default 8)")
@@ -51,8 +55,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.mp4 and not mp4_available():
         print("note: no MP4 without imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); "
               "writing the GIF only", file=sys.stderr)
-    frames = [stamped(preview) for preview in previews]
-    written = write_animation(frames, args.out or args.run / "progress.gif", args.fps, mp4=args.mp4)
+    frames, damaged = [], []
+    for preview in previews:
+        try:
+            frames.append(stamped(preview))
+        except (OSError, SyntaxError, ValueError):  # a grid cut short (a kill, a full disk, a Drive hiccup)
+            damaged.append(preview.name)
+    if damaged:
+        print(f"note: skipped {len(damaged)} damaged grid(s): {', '.join(damaged[:5])}", file=sys.stderr)
+    if not frames:
+        print(f"error: RUN {args.run}: none of its preview grids can be read", file=sys.stderr)
+        return 2
+    try:
+        written = write_animation(frames, args.out or args.run / "progress.gif", args.fps, mp4=args.mp4)
+    except OSError as error:
+        print(f"error: --out {args.out or args.run / 'progress.gif'}: cannot write there "
+              f"({error.strerror or error}); pick another path", file=sys.stderr)
+        return 2
     print(f"wrote {', '.join(str(path) for path in written)} ({len(frames)} grids)")
     return 0
 

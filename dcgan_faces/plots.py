@@ -1,17 +1,18 @@
 """Training curves from metrics.jsonl: losses and accuracies (and quality figures when logged) vs iteration.
 
-`python -m dcgan_faces.plots RUN` redraws RUN/plots.png.
+Example: python -m dcgan_faces.plots runs/demo_64   (redraws runs/demo_64/plots.png)
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from dcgan_faces.atomic import write_atomically
+from dcgan_faces.cli_types import Parser, positive_int
 from dcgan_faces.runfolder import RunFolder
 
 SMOOTHING = 50  # rows in the moving average
@@ -79,17 +80,14 @@ def save_plot(rows: list[dict], path: Path, smoothing: int = SMOOTHING) -> Path:
         ax.set_ylabel(title)
     axes[1].set_ylim(-0.02, 1.02)
     axes[-1].set_xlabel("iteration")
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
-    return path
+    return write_atomically(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=100))
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dcgan_faces.plots", description=__doc__)
+    p = Parser(prog="python -m dcgan_faces.plots", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, metavar="RUN", help="run folder with metrics.jsonl")
-    p.add_argument("--smoothing", type=int, default=SMOOTHING,
+    p.add_argument("--smoothing", type=positive_int, default=SMOOTHING,
                    help=f"rows in the moving average of the bold lines (default {SMOOTHING})")
     args = p.parse_args(argv)
     run = RunFolder(args.run)

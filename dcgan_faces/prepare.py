@@ -1,41 +1,98 @@
-"""`python -m dcgan_faces.prepare`: build (or check) the cached training tensor without training."""
+"""Build (or list, check, remove) the cached training tensors without training.
+
+Example: python -m dcgan_faces.prepare --data ~/photos/faces --res 64
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
-from dcgan_faces.config import upsampling_plan
+from dcgan_faces import cache
+from dcgan_faces.cli_types import Parser, non_negative_int, resolution
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, open_dataset
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dcgan_faces.prepare", description=__doc__)
+    p = Parser(prog="python -m dcgan_faces.prepare", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--data", help="folder of face images (default ./face_images, else the built-in demo faces)")
     source.add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder URL")
-    p.add_argument("--res", type=int, default=64, help="image size in px (default 64)")
+    p.add_argument("--res", type=resolution, default=64, help="image size in px (default 64)")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"), help="default data_cache/")
-    p.add_argument("--min-size", type=int, default=0, help="skip images whose short side is below this (default 0: "
-                                                          "upscale them)")
+    p.add_argument("--min-size", type=non_negative_int, default=0,
+                   help="skip images whose short side is below this (default 0: upscale them)")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--list", action="store_true", help="list the caches in --cache-dir and exit")
+    action.add_argument("--remove", metavar="FILE_OR_SOURCE",
+                        help="delete the caches with this file name (as --list shows it) or this source folder")
+    action.add_argument("--verify", action="store_true",
+                        help="check every byte of every cache in --cache-dir against its checksums")
     return p
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.list:
+        return list_caches(args.cache_dir)
+    if args.remove:
+        return remove(args.cache_dir, args.remove)
+    if args.verify:
+        return verify(args.cache_dir)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a temporary file is removed on the way out
     try:
-        upsampling_plan(args.res)
         data = GDRIVE_PREFIX + args.gdrive if args.gdrive else args.data
         dataset = open_dataset(data, args.cache_dir, args.res, min_size=args.min_size)
-    except (ValueError, DataError) as error:
+    except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing half-written is kept; run the same command again", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     images = dataset.images
     skipped = ", ".join(f"{n} {why}" for why, n in dataset.skipped.items()) or "none"
     print(f"{dataset.cache_path}: {len(images):,} images of {images.shape[1]}×{images.shape[2]} px, "
           f"{images.nbytes / 2**20:,.1f} MiB; files skipped: {skipped}")
     return 0
+
+
+def list_caches(cache_dir: Path) -> int:
+    found = cache.list_caches(cache_dir)
+    if not found:
+        print(f"no caches in {cache_dir}")
+    for entry in found:
+        print(f"{entry['file']}  {entry['res']} px  {entry['images']} images  {entry['mib']:,.1f} MiB  "
+              f"from {entry['source']}")
+    return 0
+
+
+def remove(cache_dir: Path, which: str) -> int:
+    removed = cache.remove(cache_dir, which)
+    if not removed:
+        print(f"error: --remove {which}: no cache in {cache_dir} has that file name or source (see --list)",
+              file=sys.stderr)
+        return 2
+    print("removed " + ", ".join(str(path) for path in removed))
+    return 0
+
+
+def verify(cache_dir: Path) -> int:
+    damaged = 0
+    for entry in cache.list_caches(cache_dir):
+        tensor = Path(cache_dir) / entry["file"]
+        problem = cache.verify(cache.CacheFiles(tensor, tensor.with_suffix(".json")))
+        damaged += problem is not None
+        print(f"{entry['file']}: {problem or 'intact'}")
+    return 1 if damaged else 0
 
 
 if __name__ == "__main__":

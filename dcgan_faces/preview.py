@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image
+
+TRAINING_SEEDS, PREVIEW_SEEDS, LABEL_NOISE = 1, 2, 3  # independent random streams derived from --seed
+
+
+def latent_seeds(config, stream: int, index: int, count: int) -> np.ndarray:
+    """Normal seeds (count, seed_size) that depend only on (--seed, stream, index)."""
+    rng = np.random.default_rng([config.seed, stream, index])
+    return rng.standard_normal((count, config.seed_size), dtype=np.float32)
+
+
+def preview_seeds(config, faces: Sequence[int] | None = None) -> np.ndarray:
+    """The fixed latents of the preview grid: the same faces in every grid of every run with this --seed.
+
+    `faces`: only these faces, numbered from 0 in reading order (the grid's first row is 0 to 6); numbers
+    beyond the grid continue the same sequence, so more faces of the same kind can be drawn.
+    """
+    count = config.preview_rows * config.preview_cols
+    if faces is None:
+        return latent_seeds(config, PREVIEW_SEEDS, 0, count)
+    return latent_seeds(config, PREVIEW_SEEDS, 0, max(count, max(faces) + 1))[list(faces)]
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

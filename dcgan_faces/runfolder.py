@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from dcgan_faces.atomic import write_atomically, write_json, write_text
 from dcgan_faces.config import TrainConfig
-from dcgan_faces.data import write_atomically, write_json_atomically
 
 PREVIEW_PATTERN = "iter-*.png"
 
@@ -21,13 +21,18 @@ class RunFolder:
         self.previews = self.path / "previews"
         self.checkpoints = self.path / "checkpoints"
         self.generator_path = self.path / "generator.keras"
+        self.plot_path = self.path / "plots.png"
+
+    def is_run(self) -> bool:
+        """Whether the folder holds (the start of) a run: a config, a metrics log or checkpoints."""
+        return self.config_path.exists() or self.metrics_path.exists() or self.checkpoints.is_dir()
 
     def create(self) -> None:
         self.previews.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
 
     def write_config(self, config: TrainConfig) -> None:
-        write_json_atomically(self.config_path, json.loads(config.to_json()))
+        write_json(self.config_path, json.loads(config.to_json()))
 
     def append_metrics(self, rows: list[dict]) -> None:
         with open(self.metrics_path, "a") as log:
@@ -46,16 +51,16 @@ class RunFolder:
 
     def truncate_metrics(self, iteration: int) -> None:
         """Drop log rows after `iteration`: a resume replays those iterations and logs them again."""
-        text = "".join(json.dumps(row) + "\n" for row in self.read_metrics() if row["iteration"] <= iteration)
-        write_atomically(self.metrics_path, lambda tmp: tmp.write_text(text))
+        rows = self.read_metrics()
+        if rows and rows[-1]["iteration"] > iteration:
+            write_text(self.metrics_path, "".join(json.dumps(row) + "\n" for row in rows
+                                                  if row["iteration"] <= iteration))
 
     def preview_path(self, iteration: int) -> Path:
         return self.previews / f"iter-{iteration:08d}.png"
 
     def save_preview(self, grid: Image.Image, iteration: int) -> Path:
-        path = self.preview_path(iteration)
-        write_atomically(path, grid.save)
-        return path
+        return write_atomically(self.preview_path(iteration), lambda tmp: grid.save(tmp, format="PNG"))
 
     def preview_files(self) -> list[Path]:
         return sorted(self.previews.glob(PREVIEW_PATTERN))
@@ -64,40 +69,79 @@ class RunFolder:
         """generator.keras in stock Keras layers: it loads with plain `keras.models.load_model`."""
         from dcgan_faces.models import stock_generator
 
-        write_atomically(self.generator_path, stock_generator(generator).save)
-        return self.generator_path
+        return write_atomically(self.generator_path, stock_generator(generator).save)
 
 
-def load_generator(path: Path):
+class ModelError(Exception):
+    """A model cannot be loaded; the message names the path and what to do."""
+
+
+def load_generator(path: Path, log=print):
     """(generator, config or None) from a run folder or a saved .keras / .h5 file.
 
-    A run folder without generator.keras yet (training still going, or killed) gives the generator of
-    its newest checkpoint.
+    A run folder gives its generator.keras, or (training still going, killed, or the file damaged) the
+    generator of its newest checkpoint, built with the trainer's own layers so that it makes exactly the
+    faces the trainer's preview grids show.
     """
-    import keras
-
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"--model {path}: no such run folder or model file")
+        raise ModelError(f"--model {path}: no such run folder or model file; give a run folder such as runs/demo_64")
     if not path.is_dir():
-        return keras.models.load_model(path, compile=False), None
+        return _load_keras(path), None
     run = RunFolder(path)
     if not run.config_path.exists():
-        raise FileNotFoundError(f"--model {path}: not a run folder (no config.json)")
+        raise ModelError(f"--model {path}: not a run folder (no config.json)")
     config = TrainConfig.load(run.config_path)
+    from dcgan_faces import checkpoint
+
+    latest = checkpoint.read_latest(run.checkpoints, log=log)
+    if latest is not None and _is_newest(run, latest[0]):
+        return _generator_from_checkpoint(config, latest[2]), config
     if run.generator_path.exists():
-        return keras.models.load_model(run.generator_path, compile=False), config
-    return _generator_from_checkpoint(run, config), config
+        try:
+            return _trainer_layers(_load_keras(run.generator_path), config), config
+        except ModelError as error:
+            if latest is None:
+                raise
+            log(f"{error}; using the newest checkpoint instead")
+    if latest is None:
+        raise ModelError(f"--model {path}: the run has neither generator.keras nor a checkpoint yet")
+    return _generator_from_checkpoint(config, latest[2]), config
 
 
-def _generator_from_checkpoint(run: RunFolder, config: TrainConfig):
+def _is_newest(run: RunFolder, checkpoint_path: Path) -> bool:
+    """Whether the checkpoint is newer than generator.keras (or there is no generator.keras)."""
+    try:
+        return checkpoint_path.stat().st_mtime > run.generator_path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+
+
+def _load_keras(path: Path):
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors... for a damaged file
+        raise ModelError(f"--model {path}: not a readable Keras model ({type(error).__name__}); it may be cut "
+                         "short or not a model") from None
+
+
+def _trainer_layers(generator, config: TrainConfig):
+    """A notebook generator in the trainer's faster layers (same weights), so that it makes the same faces."""
+    if config.arch != "notebook":
+        return generator
+    from dcgan_faces.models import build_generator
+
+    fast = build_generator(config.res, config.seed_size, config.channels)
+    fast.set_weights(generator.get_weights())
+    return fast
+
+
+def _generator_from_checkpoint(config: TrainConfig, arrays):
     from dcgan_faces import checkpoint
     from dcgan_faces.models import ARCHITECTURES
 
-    latest = checkpoint.read_latest(run.checkpoints)
-    if latest is None:
-        raise FileNotFoundError(f"{run.path} has neither generator.keras nor a checkpoint yet")
-    _, _, arrays = latest
     generator = ARCHITECTURES[config.arch][0](config.res, config.seed_size, config.channels)
     checkpoint.assign_group(generator.variables, arrays, checkpoint.output_generator_group(arrays))
     return generator

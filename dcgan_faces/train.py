@@ -1,31 +1,21 @@
-"""`python -m dcgan_faces.train`: train the faces DCGAN; re-running the same command resumes the run."""
+"""Train the faces DCGAN; re-running the same command resumes the run.
+
+Example: python -m dcgan_faces.train --data ~/photos/faces --res 64
+"""
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: hide its C++ log noise
 
 import argparse
 import dataclasses
 import signal
 import sys
+import uuid
 from pathlib import Path
 
 from dcgan_faces import __version__
-from dcgan_faces.cli_types import (
-    augment_policy,
-    ema_decay,
-    fraction,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    resolution,
-)
-from dcgan_faces.config import DEFAULT_RECIPE, RECIPES, TrainConfig
+from dcgan_faces.cli_types import Parser, positive_float
+from dcgan_faces.config import FIXED, TrainConfig, add_flags, fields_that_are
 from dcgan_faces.data import GDRIVE_PREFIX
-
-DEFAULTS = TrainConfig()
 
 EPILOG = """\
 Iterations and epochs: one iteration trains D on one real and one fake batch and G on one batch. An epoch
@@ -37,83 +27,25 @@ same preview faces and continuous numbering. --fresh moves an earlier run aside 
 """
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m dcgan_faces.train", description=__doc__, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    d = DEFAULTS
-    p.add_argument("--res", type=resolution, help=f"image size in px: any multiple of 4 from 16 (default {d.res})")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--data", help="folder of face images (searched recursively), or a .npy/.npz array of images "
-                        "(uint8, or floats in [0,1] or [-1,1]; trains at its own size unless --res is given); "
-                        "default ./face_images if it exists, else the built-in demo faces")
-    source.add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder URL of the "
-                        "images (a zip/tar is unpacked); downloaded once into --cache-dir")
+def parser(prog: str = "python -m dcgan_faces.train") -> argparse.ArgumentParser:
+    p = Parser(prog=prog, description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = add_flags(p)
+    groups["source"].add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder "
+                                  "URL of the images (a zip/tar is unpacked); downloaded once into --cache-dir")
+    groups["length"].add_argument("--epochs", type=positive_float, help="passes over the images in total "
+                                  "(instead of --steps)")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"),
-                   help="where the preprocessed .npy tensor is kept (default data_cache/; may be on Drive)")
+                   help="where the preprocessed .npy tensors are kept, one per data set and size (default "
+                        "data_cache/; may be on Drive)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<data name>_<res>)")
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=positive_int, help=f"iterations in total (default {d.steps})")
-    length.add_argument("--epochs", type=positive_float, help="passes over the images in total (instead of --steps)")
-    p.add_argument("--batch-size", type=positive_int, help=f"images per replica (default {d.batch_size}); with "
-                   "--strategy the global batch is this × the number of replicas")
-    p.add_argument("--save-every", type=positive_int,
-                   help=f"iterations between preview grids, like the notebook's SAVE_FREQ (default {d.save_every})")
-    p.add_argument("--checkpoint-every", type=positive_int, help="iterations between checkpoints "
-                                                                 "(default: with every preview grid)")
-    p.add_argument("--keep-checkpoints", type=positive_int,
-                   help=f"newest checkpoints kept (default {d.keep_checkpoints})")
-    p.add_argument("--seed-size", type=positive_int, help=f"length of the latent seed vector (default {d.seed_size})")
-    p.add_argument("--seed", type=int, help=f"random seed: fixes the preview faces and the run (default {d.seed})")
-    p.add_argument("--channels", type=int, choices=(1, 3), help="3 for colour (default), 1 for grayscale")
-    p.add_argument("--recipe", choices=tuple(RECIPES), help=f"the settings a new run starts from: {DEFAULT_RECIPE} "
-                   f"(the default: {recipe_text(RECIPES[DEFAULT_RECIPE])}) or notebook (the course notebook's: every "
-                   "option at the default it names below). Options given override the recipe's; "
-                   "docs/recipes.md compares them")
-    p.add_argument("--arch", choices=("notebook", "dcgan"), help="notebook: the course notebook's models; dcgan: "
-                   "Radford et al. 2015 (transposed convs, no dropout, N(0, 0.02) init, lr 2e-4)")
-    p.add_argument("--lr", type=positive_float, help=f"learning rate of both optimizers (default {d.lr}; 2e-4 with "
-                   "--arch dcgan). The batch size does not change it")
-    p.add_argument("--lr-g", type=positive_float, help="the generator's learning rate (default --lr)")
-    p.add_argument("--lr-d", type=positive_float, help="the discriminator's learning rate (default --lr)")
-    p.add_argument("--optimizer", choices=("adam", "rmsprop"), help="default adam")
-    p.add_argument("--beta1", type=float, help=f"Adam beta_1 (default {d.beta1})")
-    p.add_argument("--loss", choices=("bce", "mse"), help="bce: binary cross-entropy (default); mse: least squares")
-    p.add_argument("--label-smoothing", type=fraction, help="one-sided: D's real labels become 1 - this (e.g. 0.1)")
-    p.add_argument("--label-noise", type=fraction, help="uniform noise of this amplitude in D's labels: real ones "
-                   "pushed down, fake ones up (e.g. 0.15)")
-    p.add_argument("--ema", type=ema_decay, help="decay of a moving average of G's weights that makes the "
-                   "previews and the saved generator, with a ramp-up for short runs (e.g. 0.999; 0: off)")
-    p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction,
-                   help="spectral normalisation of D's weights (Miyato et al. 2018)")
-    p.add_argument("--minibatch-stddev", action=argparse.BooleanOptionalAction,
-                   help="D sees the batch's standard deviation as an extra channel (Karras et al. 2018)")
-    p.add_argument("--augment", type=augment_policy, metavar="POLICY", help="DiffAugment (Zhao et al. 2020) of "
-                   "every image D sees: a comma-separated subset of color,translation,cutout; 'none' for none")
-    p.add_argument("--min-size", type=non_negative_int, help="skip images whose short side is below this many px "
-                                               "(default 0: smaller images are upscaled)")
-    p.add_argument("--on-nan", choices=("stop", "rollback"), help="when a loss turns NaN/inf: stop (default) or "
-                   "reload the last checkpoint with halved learning rates and go on (at most 3 times)")
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
-                   help="auto (default): mixed_float16 on a GPU, float32 on a CPU; fixed when a run starts. D's "
-                        "output and the losses stay float32 in every mode")
-    p.add_argument("--eval-every", type=positive_int, help="iterations between SWD and face-rate evaluations, "
-                   "logged in metrics.jsonl (default: never; needs the [metrics] extra)")
-    p.add_argument("--eval-images", type=positive_int, help=f"images per evaluation (default {d.eval_images})")
-    p.add_argument("--strategy", choices=("auto", "none", "mirrored", "multiworker", "tpu"),
-                   help="tf.distribute strategy (default auto: a Colab TPU, all GPUs when there are 2 or more, "
-                   "else none); multiworker reads TF_CONFIG. --batch-size is per replica, so the global batch "
-                   "grows with the replicas; the learning rate is kept as given, not scaled")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--fresh", action="store_true", help="start over: an existing run in --out is moved aside")
     start.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="resume from this checkpoint file")
+    p.add_argument("--dry-run", action="store_true", help="print the settings this command would train with (what "
+                   "is new, what a resume keeps and changes) and the data and cache it would use; train nothing")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and log lines")
     p.add_argument("--version", action="version", version=f"dcgan_faces {__version__}")
     return p
-
-
-def recipe_text(settings: dict) -> str:
-    return ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in settings.items())
 
 
 def given_settings(args: argparse.Namespace) -> dict:
@@ -149,17 +81,173 @@ class StopRequest:
         print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
 
 
+class Interrupted(Exception):
+    """SIGTERM while setting up (e.g. building the cache): unwind, removing temporary files on the way."""
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from dcgan_faces.session import Session, SetupError
+    from dcgan_faces import quiet
 
+    quiet.import_tensorflow(args.verbose)
+    from dcgan_faces.resolve import SetupError
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        session = Session.start(args, given_settings(args))
+        started = start(args)
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    with StopRequest() as stop:
-        return session.run(stop)
+    except (Interrupted, KeyboardInterrupt) as stop:
+        signum = stop.args[0] if isinstance(stop, Interrupted) else signal.SIGINT
+        print(f"\n{signal.Signals(signum).name} while starting: nothing half-written is kept; run the same command "
+              "again", file=sys.stderr)
+        return 128 + signum
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if started is None:
+        return 0
+    session, lock = started
+    try:
+        with StopRequest() as stop:
+            return session.run(stop)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def start(args: argparse.Namespace):
+    """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start."""
+    from dcgan_faces import distribute, drive, precision
+    from dcgan_faces.lock import LockedError, RunLock
+    from dcgan_faces.resolve import Request, SetupError, resolve_run
+
+    choices = []
+
+    def choose_precision(config: TrainConfig) -> str:
+        choices.append(precision.choose(config))
+        return choices[-1].policy
+
+    request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir)
+    plan = resolve_run(request, choose_precision)
+    for choice in choices:
+        print(choice.describe())
+    if args.dry_run:
+        print(dry_run_report(plan, args.cache_dir))
+        return None
+    chief = distribute.is_chief(plan.config.strategy)
+    run = plan.run
+    lock = RunLock(run.path) if chief else None
+    if chief:
+        if drive.in_colab() and not drive.is_slow_mount(run.path):
+            print(drive.colab_advice())
+        _check_writable(run.path)
+        try:
+            taken_over = lock.acquire()
+        except LockedError as error:
+            raise SetupError(str(error)) from None
+        if taken_over:
+            print(taken_over)
+    try:
+        return _start_locked(args, plan, chief), lock
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _start_locked(args: argparse.Namespace, plan, chief: bool):
+    from dcgan_faces import checkpoint, distribute
+    from dcgan_faces.atomic import remove_stale
+    from dcgan_faces.data import DataError, open_dataset
+    from dcgan_faces.resolve import SetupError, move_aside
+    from dcgan_faces.session import Session
+    from dcgan_faces.trainer import Trainer, set_process_state
+
+    run = plan.run
+    if plan.fresh and chief:
+        moved = move_aside(run)
+        if moved:
+            print(f"--fresh: moved the earlier run to {moved}")
+    for folder in (run.path, run.checkpoints, run.previews):
+        remove_stale(folder)
+    if plan.damaged and chief:
+        print(f"damaged checkpoints moved to {checkpoint.set_aside(plan.damaged)} (kept, never used)")
+    config = plan.config
+    try:
+        dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels, min_size=config.min_size,
+                               exclude=(run.path,))
+    except DataError as error:
+        raise SetupError(str(error)) from None
+    try:  # before any TensorFlow operation: a multi-worker strategy configures the runtime
+        strategy = distribute.choose_strategy(config.strategy)
+    except (ValueError, RuntimeError) as error:
+        raise SetupError(f"--strategy {config.strategy}: {error}") from None
+    config = plan.fit_to_data(dataset.source, len(dataset.images), distribute.replicas(strategy))
+    if plan.changes:
+        print("changed for this session: " + ", ".join(f"{k} {old} → {new}" for k, (old, new) in plan.changes.items()))
+    set_process_state(config)
+    trainer = Trainer(config, dataset.images, strategy)
+    seconds, run_id = 0.0, uuid.uuid4().hex
+    if plan.resumed:
+        checkpoint.restore(trainer.gan, plan.resumed.arrays)
+        trainer.iteration, seconds = plan.resumed.iteration, plan.resumed.state.get("seconds", 0.0)
+        run_id = plan.resumed.state.get("run_id") or run_id
+        print(f"resuming from iteration {trainer.iteration:,} ({plan.resumed.path})")
+    if chief:
+        try:
+            run.create()
+            run.write_config(config)
+            run.truncate_metrics(trainer.iteration)
+        except OSError as error:
+            raise SetupError(f"--out {run.path}: cannot write the run's files ({error.strerror or error}); free "
+                             "some space or pick another --out") from None
+    return Session(config, run, trainer, dataset, seconds, chief, run_id=run_id)
+
+
+def _check_writable(path: Path) -> None:
+    from dcgan_faces.atomic import write_text
+    from dcgan_faces.resolve import SetupError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = write_text(path / ".write-test", "")
+        probe.unlink()
+    except OSError as error:
+        raise SetupError(f"--out {path} is not writable ({error.strerror or error}); choose another folder") from None
+
+
+def dry_run_report(plan, cache_dir: Path) -> str:
+    """What --dry-run prints: the run folder, the data and cache, and every setting with where it comes from."""
+    from dcgan_faces.data import describe_source
+
+    config = plan.config
+    lines = ["dry run: nothing is trained, downloaded, cached or written"]
+    if plan.resumed:
+        lines.append(f"run folder: {plan.run.path}, resuming from iteration {plan.resumed.iteration:,} "
+                     f"({plan.resumed.path})")
+    else:
+        earlier = " (the earlier run there is moved aside first)" if plan.fresh and plan.run.is_run() else ""
+        lines.append(f"run folder: {plan.run.path}, a new run{earlier}")
+    lines.append("data: " + describe_source(config.data, cache_dir, config.res, config.channels, config.min_size,
+                                            exclude=(plan.run.path,)))
+    if plan.epochs is not None:
+        lines.append(f"length: --epochs {plan.epochs:g}, turned into steps once the images are counted")
+    title = "settings kept from the run (fixed for its life) and the others" if plan.resumed else "settings"
+    lines.append(title + ":")
+    fixed = set(fields_that_are(FIXED))
+    for name, value in dataclasses.asdict(config).items():
+        note = ""
+        if name in plan.changes:
+            note = f"  (changed for this session: was {plan.changes[name][0]})"
+        elif plan.resumed and name in fixed:
+            note = "  (kept)"
+        lines.append(f"  {name:18s} {value}{note}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -10,32 +10,18 @@ from dcgan_faces.config import TrainConfig
 from dcgan_faces.data import BatchSampler
 from dcgan_faces.distribute import Feed, prepare_for_distributed_input, replicas
 from dcgan_faces.models import GAN, build_gan
-
-TRAINING_SEEDS, PREVIEW_SEEDS, LABEL_NOISE = 1, 2, 3  # independent random streams derived from --seed
-
-
-def latent_seeds(config: TrainConfig, stream: int, index: int, count: int) -> np.ndarray:
-    """Normal seeds (count, seed_size) that depend only on (--seed, stream, index)."""
-    rng = np.random.default_rng([config.seed, stream, index])
-    return rng.standard_normal((count, config.seed_size), dtype=np.float32)
+from dcgan_faces.preview import LABEL_NOISE, TRAINING_SEEDS, latent_seeds
 
 
-def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy for --precision; "auto" is mixed_float16 on a GPU, float32 otherwise.
+def set_process_state(config: TrainConfig) -> None:
+    """What a training process sets once, before it builds models: the random seed and the dtype policy.
 
-    Measured on this project's AVX-512-BF16 CPU without AMX, mixed_bfloat16 trained at 0.76× the speed of
-    float32, so "auto" never picks it; it stays available by name for CPUs whose bf16 kernels are fast.
+    config.precision must be resolved already (precision.choose); "auto" falls back to float32.
     """
-    if precision != "auto":
-        return precision
-    import tensorflow as tf
+    import keras
 
-    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
-
-
-def preview_seeds(config: TrainConfig) -> np.ndarray:
-    """The fixed seeds of the preview grid: the same faces in every grid of every run with this --seed."""
-    return latent_seeds(config, PREVIEW_SEEDS, 0, config.preview_rows * config.preview_cols)
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" else config.precision)
 
 
 class Trainer:
@@ -43,14 +29,11 @@ class Trainer:
 
     Every random draw is a function of (--seed, iteration): the real batch, the latent seeds, and the
     dropout masks (whose generator states live in the models' variables and so in each checkpoint). That
-    makes a resumed run continue exactly where an uninterrupted one would have been.
+    makes a resumed run continue exactly where an uninterrupted one would have been. The models' initial
+    weights come from the process's seed: call set_process_state first.
     """
 
     def __init__(self, config: TrainConfig, images: np.ndarray, strategy=None):
-        import keras
-
-        keras.utils.set_random_seed(config.seed)
-        keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
         self.config = config
         # --batch-size is per replica; models and optimizers live in the strategy's scope (distribute.py)
         self.strategy, self.feed = strategy, Feed(strategy)
@@ -77,9 +60,14 @@ class Trainer:
         gan.discriminator.trainable = False
         gan.combined.optimizer.build(gan.combined.trainable_variables)
 
-    def set_learning_rate(self, lr: float) -> None:
-        self.gan.discriminator.optimizer.learning_rate.assign(lr)
-        self.gan.combined.optimizer.learning_rate.assign(lr)
+    def learning_rates(self) -> tuple[float, float]:
+        """(G's, D's) current learning rates; they live in the optimizers' variables, so in checkpoints."""
+        return (float(self.gan.combined.optimizer.learning_rate.numpy()),
+                float(self.gan.discriminator.optimizer.learning_rate.numpy()))
+
+    def scale_learning_rates(self, factor: float) -> None:
+        for optimizer in (self.gan.combined.optimizer, self.gan.discriminator.optimizer):
+            optimizer.learning_rate.assign(optimizer.learning_rate * factor)
 
     @property
     def epoch(self) -> float:

@@ -1,15 +1,22 @@
-"""Shared fixtures: tiny face-like images that the tests draw themselves."""
+"""Shared fixtures: tiny face-like images that the tests draw themselves, and a tiny trained run."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import signal
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+TINY_RES = 32
+TINY_STEPS = 4
+TINY_PREVIEWS = 3  # iterations 0, 2, 4
 
-def draw_faces(folder, count=24, size=40, seed=0):
+
+def draw_faces(folder: Path, count: int = 24, size: int = 40, seed: int = 0) -> Path:
     """`count` small face drawings (JPEG and PNG, a subfolder included) in `folder`; returns the folder."""
     rng = np.random.default_rng(seed)
     (folder / "more").mkdir(parents=True, exist_ok=True)
@@ -26,6 +33,38 @@ def draw_faces(folder, count=24, size=40, seed=0):
     return folder
 
 
+def make_trainer(config, images, strategy=None):
+    """A Trainer as the entry point makes one: the process's seed and dtype policy set first."""
+    from dcgan_faces.trainer import Trainer, set_process_state
+
+    set_process_state(config)
+    return Trainer(config, images, strategy)
+
+
+def train_quietly(argv: list[str]) -> int:
+    """train.main, with the process's signal handlers as they were (train installs its own)."""
+    from dcgan_faces import train
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return train.main(argv)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
 @pytest.fixture
 def face_folder(tmp_path):
     return draw_faces(tmp_path / "faces")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """Path of a finished run folder (32 px, 4 iterations, grids at 0, 2 and 4): config, metrics, previews,
+    checkpoints, generator.keras. Tests must not change it (copy it first)."""
+    base = tmp_path_factory.mktemp("tiny_run")
+    faces = draw_faces(base / "faces")
+    code = train_quietly(["--res", str(TINY_RES), "--steps", str(TINY_STEPS), "--save-every", "2", "--batch-size",
+                          "8", "--data", str(faces), "--cache-dir", str(base / "cache"), "--out", str(base / "run")])
+    assert code == 0
+    return base / "run"

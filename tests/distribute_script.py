@@ -29,11 +29,12 @@ def mirrored(out: Path) -> dict:
     from dcgan_faces import checkpoint
     from dcgan_faces.config import TrainConfig
     from dcgan_faces.distribute import choose_strategy, replicas
-    from dcgan_faces.trainer import Trainer
+    from dcgan_faces.trainer import Trainer, set_process_state
 
     strategy = choose_strategy("mirrored")
     config = TrainConfig(res=16, batch_size=2, seed=3, strategy="mirrored", ema=0.99, spectral_norm=True,
                          minibatch_stddev=True, augment="color,translation,cutout")
+    set_process_state(config)
     trainer = Trainer(config, faces(), strategy)
     gan = trainer.gan
     found = {"replicas": replicas(strategy), "global_batch": trainer.global_batch, "losses": [],
@@ -96,7 +97,7 @@ def worker(out: Path) -> dict:
 
     code = train.main(["--res", "16", "--steps", "2", "--save-every", "2", "--batch-size", "2",
                        "--data", str(out / "faces.npy"), "--cache-dir", str(out / "cache"), "--out",
-                       str(out / "run"), "--strategy", "multiworker"])
+                       str(out / "run"), "--strategy", "multiworker", "--eval-every", "1", "--eval-images", "4"])
     return {"code": code}
 
 

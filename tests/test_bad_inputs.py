@@ -69,7 +69,7 @@ def messy_folder(tmp_path, monkeypatch):
 
 def test_a_messy_folder_is_prepared_with_counts_per_reason(messy_folder, tmp_path):
     messages = []
-    dataset = data.open_folder(messy_folder, tmp_path / "cache", 16, log=messages.append)
+    dataset = data.open_dataset(str(messy_folder), tmp_path / "cache", 16, log=messages.append)
     assert dataset.skipped == {"unreadable": 4, "not an image": 2, "too many pixels": 1}
     # unreadable: truncated.jpg, locked.png and the two looping links; not an image: zero.png, text.jpg
     assert len(dataset.images) == 11  # the 11 others: tiny.png upscaled, no_extension sniffed, the Latin-1 name
@@ -79,7 +79,7 @@ def test_a_messy_folder_is_prepared_with_counts_per_reason(messy_folder, tmp_pat
 
 
 def test_min_size_skips_small_images_instead_of_upscaling(messy_folder, tmp_path):
-    dataset = data.open_folder(messy_folder, tmp_path / "cache", 16, log=lambda m: None, min_size=10)
+    dataset = data.open_dataset(str(messy_folder), tmp_path / "cache", 16, log=lambda m: None, min_size=10)
     assert dataset.skipped["smaller than --min-size"] == 1
     assert len(dataset.images) == 10
 
@@ -96,8 +96,9 @@ def test_odd_modes_are_converted_sensibly(messy_folder):
 @pytest.mark.parametrize("damage", ["truncate", "dtype", "shape", "no_manifest", "bad_manifest", "other_folder"])
 def test_a_damaged_or_foreign_cache_is_rebuilt_with_a_message(face_folder, tmp_path, damage):
     cache = tmp_path / "cache"
-    good = np.array(data.open_folder(face_folder, cache, 16).images)
-    tensor, manifest = data.cache_paths(cache, 16)
+    first = data.open_dataset(str(face_folder), cache, 16)
+    good = np.array(first.images)
+    tensor, manifest = first.cache_path, first.cache_path.with_suffix(".json")
     if damage == "truncate":
         tensor.write_bytes(tensor.read_bytes()[:500])
     elif damage == "dtype":
@@ -112,7 +113,7 @@ def test_a_damaged_or_foreign_cache_is_rebuilt_with_a_message(face_folder, tmp_p
         record = json.loads(manifest.read_text())
         manifest.write_text(json.dumps({**record, "source": "/somewhere/else"}))
     messages = []
-    rebuilt = data.open_folder(face_folder, cache, 16, log=messages.append)
+    rebuilt = data.open_dataset(str(face_folder), cache, 16, log=messages.append)
     assert any(m.startswith("rebuilding") for m in messages), messages
     np.testing.assert_array_equal(rebuilt.images, good)
 
@@ -123,12 +124,13 @@ def _disk_full(*args, **kwargs):
 
 def test_disk_full_while_caching_keeps_the_old_cache_and_says_so(face_folder, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    old = np.array(data.open_folder(face_folder, cache, 16).images)
+    first = data.open_dataset(str(face_folder), cache, 16)
+    old = np.array(first.images)
     Image.new("RGB", (20, 20)).save(face_folder / "new.png")
     monkeypatch.setattr(data.np.lib.format, "open_memmap", _disk_full)
     with pytest.raises(data.DataError, match="No space left on device.*earlier cache there is kept"):
-        data.open_folder(face_folder, cache, 16)
-    np.testing.assert_array_equal(np.load(data.cache_paths(cache, 16)[0]), old)
+        data.open_dataset(str(face_folder), cache, 16)
+    np.testing.assert_array_equal(np.load(first.cache_path), old)
     assert not [p for p in cache.iterdir() if "tmp" in p.name]
 
 
@@ -175,14 +177,30 @@ def test_divergence_stops_keeping_the_last_good_checkpoint(face_folder, tmp_path
     assert not (tmp_path / "run/generator.keras").exists()
 
 
-def test_rollback_reloads_and_halves_the_learning_rate(face_folder, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(Trainer, "step", _nan_at(3))
-    assert _train(face_folder, tmp_path, "--steps", "6", "--on-nan", "rollback", "--recipe", "notebook") == 0
-    assert "back to iteration 2, learning rate now 7.5e-05" in capsys.readouterr().out
+def _learning_rates(run):
+    """(G's, D's) learning rate in the run's newest checkpoint: the optimizers' scalar variables."""
+    from dcgan_faces import checkpoint
+
+    arrays = checkpoint.read_latest(run / "checkpoints")[2]
+    return tuple(next(float(v) for k, v in sorted(arrays.items()) if k.startswith(group + "/0001"))
+                 for group in ("g_optimizer", "d_optimizer"))
+
+
+def test_rollback_halves_both_learning_rates_and_the_same_command_still_resumes(face_folder, tmp_path, monkeypatch,
+                                                                               capsys):
+    flags = ["--on-nan", "rollback", "--recipe", "notebook", "--lr-g", "1e-4", "--lr-d", "4e-4"]
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "step", _nan_at(3))
+        assert _train(face_folder, tmp_path, "--steps", "6", *flags) == 0
+    assert "back to iteration 2, learning rates (G, D) now 5e-05, 0.0002" in capsys.readouterr().out
     rows = [json.loads(line)["iteration"] for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert rows == [1, 2, 3, 4, 5, 6]
-    assert json.loads((tmp_path / "run/config.json").read_text())["lr"] == pytest.approx(1.5e-4)
-    assert (tmp_path / "run/generator.keras").exists()
+    config = json.loads((tmp_path / "run/config.json").read_text())
+    assert (config["lr_g"], config["lr_d"]) == (1e-4, 4e-4), "the run's settings are not rewritten"
+    assert _learning_rates(tmp_path / "run") == pytest.approx((5e-5, 2e-4)), "the ratio G:D is kept"
+    assert _train(face_folder, tmp_path, "--steps", "8", *flags) == 0, "the same command resumes"
+    assert "resuming from iteration 6" in capsys.readouterr().out
+    assert _learning_rates(tmp_path / "run") == pytest.approx((5e-5, 2e-4)), "the halved rates carry on"
 
 
 @pytest.mark.parametrize("flags, words", [
@@ -221,7 +239,7 @@ def test_fuzz_preparation_never_raises_and_counts_add_up(tmp_path_factory, files
             path.write_bytes(content)
     found = data.find_images(folder)
     try:
-        dataset = data.open_folder(folder, tmp_path_factory.mktemp("cache"), 16, log=lambda m: None)
+        dataset = data.open_dataset(str(folder), tmp_path_factory.mktemp("cache"), 16, log=lambda m: None)
     except data.DataError as error:
         assert "no usable image" in str(error) or "no image files" in str(error)
         return

@@ -37,16 +37,17 @@ def test_cache_on_a_slow_mount_is_read_from_a_checked_local_copy(face_folder, tm
     slow = tmp_path / "drive"
     monkeypatch.setenv(drive.SLOW_ENV, str(slow))
     monkeypatch.setattr(drive.tempfile, "gettempdir", lambda: str(tmp_path / "local"))
-    first = data.open_folder(face_folder, slow / "cache", 16)
+    first = data.open_dataset(str(face_folder), slow / "cache", 16)
     assert str(first.images.filename).startswith(str(tmp_path / "local"))
-    np.testing.assert_array_equal(first.images, np.load(slow / "cache" / "training_data_16_16.npy"))
+    np.testing.assert_array_equal(first.images, np.load(slow / "cache" / first.cache_path.name))
+    assert first.cache_path.parent == slow / "cache"
 
     copies, real_copy = [], shutil.copyfile
     monkeypatch.setattr(drive.shutil, "copyfile", lambda *a: copies.append(a) or real_copy(*a))
-    data.open_folder(face_folder, slow / "cache", 16)
+    data.open_dataset(str(face_folder), slow / "cache", 16)
     assert copies == [], "an unchanged cache is not copied again"
     (face_folder / "face01.jpg").unlink()
-    second = data.open_folder(face_folder, slow / "cache", 16)
+    second = data.open_dataset(str(face_folder), slow / "cache", 16)
     assert len(copies) == 1 and len(second.images) == len(first.images) - 1
 
 
@@ -62,9 +63,9 @@ class FlakyMount(Exception):
 
 def test_a_failed_copy_to_the_mount_never_leaves_a_half_checkpoint(tmp_path, monkeypatch):
     from dcgan_faces.config import TrainConfig
-    from dcgan_faces.trainer import Trainer
+    from tests.conftest import make_trainer
 
-    trainer = Trainer(TrainConfig(res=16, batch_size=4), np.zeros((8, 16, 16, 3), np.uint8))
+    trainer = make_trainer(TrainConfig(res=16, batch_size=4), np.zeros((8, 16, 16, 3), np.uint8))
     folder, staging = tmp_path / "drive/run/checkpoints", tmp_path / "local"
     staging.mkdir()
     checkpoint.save(folder, trainer.gan, {"iteration": 100}, staging=staging)
@@ -85,6 +86,10 @@ def test_colab_advice_is_printed_when_running_on_colab(monkeypatch, capsys, face
     from dcgan_faces import train
 
     monkeypatch.setattr(drive, "in_colab", lambda: True)
-    train.main(["--res", "16", "--steps", "1", "--batch-size", "4", "--data", str(face_folder),
-                "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "run")])
+    assert train.main(["--res", "16", "--steps", "1", "--batch-size", "4", "--data", str(face_folder),
+                       "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "run")]) == 0
     assert "/content/drive/MyDrive" in capsys.readouterr().out
+    monkeypatch.setenv(drive.SLOW_ENV, str(tmp_path / "drive"))  # a run folder on Drive needs no advice
+    assert train.main(["--res", "16", "--steps", "1", "--batch-size", "4", "--data", str(face_folder),
+                       "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "drive" / "run")]) == 0
+    assert "/content/drive/MyDrive" not in capsys.readouterr().out

@@ -1,58 +1,150 @@
-"""Folder → cache → batches."""
+"""Folder → cache → batches: caches keyed by source, checked by fingerprint and checksum."""
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_faces import data
+from dcgan_faces import cache, data, prepare
+from tests.conftest import draw_faces
+
+
+def _open(folder, cache_dir, res=32, **kwargs):
+    return data.open_dataset(str(folder), cache_dir, res, **kwargs)
 
 
 def test_cache_is_built_with_the_right_shape_dtype_and_manifest(face_folder, tmp_path):
-    dataset = data.open_folder(face_folder, tmp_path / "cache", 32)
+    dataset = _open(face_folder, tmp_path / "cache")
     assert dataset.images.shape == (24, 32, 32, 3)
     assert dataset.images.dtype == np.uint8
-    tensor, manifest = data.cache_paths(tmp_path / "cache", 32)
-    assert tensor.name == "training_data_32_32.npy"
-    recorded = json.loads(manifest.read_text())
+    assert dataset.cache_path.name.startswith("faces-") and dataset.cache_path.name.endswith("_32_32.npy")
+    recorded = json.loads(dataset.cache_path.with_suffix(".json").read_text())
     assert recorded["files"] == 24 and recorded["images"] == 24 and recorded["res"] == 32
     assert recorded["source"] == str(face_folder.resolve())
-    assert not list((tmp_path / "cache").glob(".*tmp*")), "temporary files must not be left behind"
+    assert recorded["crc32"] == cache.block_checksums(dataset.cache_path)
+    assert not [p for p in (tmp_path / "cache").iterdir() if ".tmp-" in p.name], "no temporary file left behind"
 
 
 def test_matching_cache_is_reused_without_decoding(face_folder, tmp_path, monkeypatch):
-    first = data.open_folder(face_folder, tmp_path / "cache", 32)
+    first = _open(face_folder, tmp_path / "cache")
     monkeypatch.setattr(data, "load_image", lambda *a: pytest.fail("a matching cache must not decode images"))
     monkeypatch.setattr(data, "_decode", lambda *a: pytest.fail("a matching cache must not decode images"))
-    again = data.open_folder(face_folder, tmp_path / "cache", 32)
+    again = _open(face_folder, tmp_path / "cache")
     assert isinstance(again.images, np.memmap)
     np.testing.assert_array_equal(first.images, again.images)
 
 
 def test_cache_is_rebuilt_with_a_reason_when_the_folder_changes(face_folder, tmp_path):
-    data.open_folder(face_folder, tmp_path / "cache", 32)
+    _open(face_folder, tmp_path / "cache")
     Image.new("RGB", (50, 50), (200, 10, 10)).save(face_folder / "added.png")
     messages = []
-    dataset = data.open_folder(face_folder, tmp_path / "cache", 32, log=messages.append)
+    dataset = _open(face_folder, tmp_path / "cache", log=messages.append)
     assert len(dataset.images) == 25
-    assert any("rebuilding" in m and "files changed" in m for m in messages)
+    assert any("rebuilding" in m and "files changed (24 → 25)" in m for m in messages)
 
 
 def test_touching_a_file_makes_the_cache_stale(face_folder, tmp_path):
-    data.open_folder(face_folder, tmp_path / "cache", 32)
+    _open(face_folder, tmp_path / "cache")
     some = next(face_folder.glob("*.png"))
     os.utime(some, (some.stat().st_atime, some.stat().st_mtime + 100))
     messages = []
-    data.open_folder(face_folder, tmp_path / "cache", 32, log=messages.append)
-    assert any("newest_mtime changed" in m for m in messages)
+    _open(face_folder, tmp_path / "cache", log=messages.append)
+    assert any("newest_mtime_ns changed" in m for m in messages)
+
+
+def test_an_image_replaced_by_another_of_the_same_size_and_date_is_noticed(face_folder, tmp_path):
+    first = np.array(_open(face_folder, tmp_path / "cache").images)
+    target = face_folder / "face02.png"
+    stamp = target.stat()
+    original = target.read_bytes()
+    replacement = bytearray(original)
+    replacement[-40:-20] = bytes(reversed(replacement[-40:-20]))  # same size, other bytes near the end
+    target.write_bytes(bytes(replacement))
+    os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # the date restored, as a copy tool would
+    messages = []
+    _open(face_folder, tmp_path / "cache", log=messages.append)
+    assert any("the images changed" in m for m in messages), messages
+    target.write_bytes(original)
+    os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    np.testing.assert_array_equal(_open(face_folder, tmp_path / "cache").images, first)
+
+
+def test_flipped_bytes_in_the_cache_are_caught_and_rebuilt(face_folder, tmp_path):
+    dataset = _open(face_folder, tmp_path / "cache")
+    good = np.array(dataset.images)
+    with open(dataset.cache_path, "r+b") as file:
+        file.seek(dataset.cache_path.stat().st_size // 2)
+        file.write(b"\xff\x00\xff\x00")
+    messages = []
+    again = _open(face_folder, tmp_path / "cache", log=messages.append)
+    assert any("rebuilding" in m and "does not match its checksum" in m for m in messages), messages
+    np.testing.assert_array_equal(again.images, good)
+
+
+def test_prepare_verify_checks_every_block(face_folder, tmp_path, capsys):
+    dataset = _open(face_folder, tmp_path / "cache")
+    assert prepare.main(["--verify", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert f"{dataset.cache_path.name}: intact" in capsys.readouterr().out
+    with open(dataset.cache_path, "r+b") as file:
+        file.seek(dataset.cache_path.stat().st_size - 10)
+        file.write(b"\x01")
+    assert prepare.main(["--verify", "--cache-dir", str(tmp_path / "cache")]) == 1
+    assert "does not match its checksum" in capsys.readouterr().out
+
+
+def test_a_large_cache_is_sampled_at_open_and_checked_whole_in_the_background(face_folder, tmp_path, monkeypatch):
+    dataset = _open(face_folder, tmp_path / "cache")
+    monkeypatch.setattr(cache, "FULL_CHECK_UP_TO", 0)  # every cache counts as large
+    monkeypatch.setattr(cache, "sample_blocks", lambda count: [])  # the sample at open misses the damage
+    intact = _open(face_folder, tmp_path / "cache")
+    intact.check.thread.join(30)
+    assert intact.check.problem is None
+    with open(dataset.cache_path, "r+b") as file:
+        file.seek(200)
+        file.write(b"\x07\x07")
+    damaged = _open(face_folder, tmp_path / "cache")
+    damaged.check.thread.join(30)
+    assert "damaged" in damaged.check.problem and not dataset.cache_path.with_suffix(".json").exists()
+
+
+def test_two_data_sets_share_one_cache_dir_without_rebuilding_each_other(tmp_path, monkeypatch):
+    first, second = draw_faces(tmp_path / "faces"), draw_faces(tmp_path / "others" / "faces", count=12, seed=1)
+    a = np.array(_open(first, tmp_path / "cache").images)
+    b = np.array(_open(second, tmp_path / "cache").images)
+    assert len(a) == 24 and len(b) == 12
+    monkeypatch.setattr(data, "_decode", lambda *args: pytest.fail("each data set's cache is still there"))
+    np.testing.assert_array_equal(_open(first, tmp_path / "cache").images, a)
+    np.testing.assert_array_equal(_open(second, tmp_path / "cache").images, b)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+
+
+def test_a_moved_folder_reuses_its_cache(face_folder, tmp_path, monkeypatch):
+    before = np.array(_open(face_folder, tmp_path / "cache").images)
+    moved = shutil.move(face_folder, tmp_path / "elsewhere")
+    monkeypatch.setattr(data, "_decode", lambda *args: pytest.fail("the same images are not decoded again"))
+    messages = []
+    after = _open(moved, tmp_path / "cache", log=messages.append)
+    np.testing.assert_array_equal(after.images, before)
+    assert any("holds the same images" in m for m in messages)
+
+
+def test_caches_are_listed_and_removed(face_folder, tmp_path, capsys):
+    dataset = _open(face_folder, tmp_path / "cache")
+    assert prepare.main(["--list", "--cache-dir", str(tmp_path / "cache")]) == 0
+    listing = capsys.readouterr().out
+    assert dataset.cache_path.name in listing and str(face_folder.resolve()) in listing and "24 images" in listing
+    assert prepare.main(["--remove", str(face_folder.resolve()), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert not dataset.cache_path.exists() and not dataset.cache_path.with_suffix(".json").exists()
+    assert prepare.main(["--remove", "nothing.npy", "--cache-dir", str(tmp_path / "cache")]) == 2
 
 
 def test_another_resolution_gets_its_own_cache(face_folder, tmp_path):
-    data.open_folder(face_folder, tmp_path / "cache", 32)
-    assert data.open_folder(face_folder, tmp_path / "cache", 16).images.shape[1:] == (16, 16, 3)
-    assert data.open_folder(face_folder, tmp_path / "cache", 32).images.shape[1:] == (32, 32, 3)
+    _open(face_folder, tmp_path / "cache")
+    assert _open(face_folder, tmp_path / "cache", 16).images.shape[1:] == (16, 16, 3)
+    assert _open(face_folder, tmp_path / "cache").images.shape[1:] == (32, 32, 3)
 
 
 def test_bad_files_are_skipped_counted_and_named(face_folder, tmp_path):
@@ -61,27 +153,45 @@ def test_bad_files_are_skipped_counted_and_named(face_folder, tmp_path):
     good = (face_folder / "face01.jpg").read_bytes()
     (face_folder / "cut.jpg").write_bytes(good[: len(good) // 3])
     messages = []
-    dataset = data.open_folder(face_folder, tmp_path / "cache", 32, log=messages.append)
-    assert sum(dataset.skipped.values()) >= 2
-    assert len(dataset.images) == 27 - sum(dataset.skipped.values())
+    dataset = _open(face_folder, tmp_path / "cache", log=messages.append)
+    assert dataset.skipped == {"not an image": 2, "unreadable": 1}
+    assert len(dataset.images) == 24
     report = next(m for m in messages if m.startswith("skipped"))
-    assert "notes.jpg" in report and "empty.png" in report
+    assert "notes.jpg" in report and "empty.png" in report and "cut.jpg" in report
     np.load(dataset.cache_path)  # the shrunk .npy is a valid file
+
+
+def test_run_folders_caches_and_special_files_inside_the_data_folder_are_not_images(face_folder, tmp_path):
+    run = face_folder / "runs" / "faces_32"
+    (run / "previews").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    Image.new("RGB", (40, 40)).save(run / "previews" / "iter-00000100.png")
+    (face_folder / "data_cache").mkdir()
+    (face_folder / "data_cache" / cache.MARKER).touch()
+    Image.new("RGB", (40, 40)).save(face_folder / "data_cache" / "stray.png")
+    os.mkfifo(face_folder / "pipe.jpg")  # opening a FIFO would wait forever
+    found = data.find_images(face_folder)
+    assert len(found) == 24 and all("runs" not in p.parts and "data_cache" not in p.parts for p in found)
+    assert len(_open(face_folder, face_folder / "data_cache").images) == 24
 
 
 def test_folder_without_images_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(data.DataError, match="no image files"):
-        data.open_folder(tmp_path / "empty", tmp_path / "cache", 32)
+        _open(tmp_path / "empty", tmp_path / "cache")
     with pytest.raises(data.DataError, match="no such folder"):
-        data.open_folder(tmp_path / "missing", tmp_path / "cache", 32)
+        _open(tmp_path / "missing", tmp_path / "cache")
+    Image.new("RGB", (8, 8)).save(tmp_path / "one.jpg")
+    with pytest.raises(data.DataError, match="is a file, not a folder"):
+        _open(tmp_path / "one.jpg", tmp_path / "cache")
 
 
 def test_folder_of_only_broken_images_is_a_clear_error(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.jpg").write_text("nope")
     with pytest.raises(data.DataError, match="no usable image"):
-        data.open_folder(tmp_path / "bad", tmp_path / "cache", 32)
+        _open(tmp_path / "bad", tmp_path / "cache")
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [cache.MARKER], "nothing half-written is left"
 
 
 def test_preprocessing_centre_crops_converts_and_orients(tmp_path):

@@ -92,15 +92,29 @@ def test_two_workers_train_and_only_the_chief_writes(tmp_path):
     chief, other = tmp_path / "w0" / "run", tmp_path / "w1" / "run"
     rows = [json.loads(line) for line in (chief / "metrics.jsonl").read_text().splitlines()]
     assert [row["iteration"] for row in rows] == [1, 2]
-    assert all(np.isfinite(row[k]) for row in rows for k in ("d_loss", "g_loss"))
+    assert all(np.isfinite(row[k]) for row in rows for k in ("d_loss", "g_loss", "swd"))  # evaluated on the chief
     assert (chief / "generator.keras").exists() and list((chief / "checkpoints").glob("ckpt-*.npz"))
     written = [p for p in other.rglob("*") if p.is_file()] if other.exists() else []
     assert written == [], f"a non-chief worker wrote {written}"
 
 
-def test_auto_picks_no_strategy_on_this_machine():
-    assert distribute.choose_strategy("auto") is None
-    assert distribute.replicas(None) == 1 and distribute.is_chief(None)
+def test_auto_picks_a_strategy_only_for_several_devices():
+    import tensorflow as tf
+
+    several = len(tf.config.list_logical_devices("GPU")) > 1 or distribute.tpu_runtime()
+    assert (distribute.choose_strategy("auto") is not None) == several
+    assert distribute.replicas(None) == 1 and distribute.is_chief("none") and distribute.is_chief("auto")
+
+
+def test_the_chief_is_worker_0_or_the_chief_task(monkeypatch):
+    cluster = {"worker": ["a:1", "b:2"]}
+    for task, chief in (({"type": "worker", "index": 0}, True), ({"type": "worker", "index": 1}, False)):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+        assert distribute.is_chief("multiworker") == chief
+        assert distribute.is_chief("mirrored")  # only a multi-worker run has other workers
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {**cluster, "chief": ["c:3"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    assert not distribute.is_chief("multiworker")
 
 
 def test_help_states_the_per_replica_batch_and_the_learning_rate_rule():

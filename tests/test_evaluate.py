@@ -12,10 +12,9 @@ pytest.importorskip("cv2")
 
 from dcgan_faces.evaluate import evaluate_generator, main, sample_real  # noqa: E402
 from dcgan_faces.runfolder import load_generator  # noqa: E402
-from tests import run_fixture  # noqa: E402
-from tests.run_fixture import RES, STEPS  # noqa: E402
+from tests.conftest import TINY_RES as RES  # noqa: E402
+from tests.conftest import TINY_STEPS as STEPS  # noqa: E402
 
-tiny_run = run_fixture.tiny_run  # the session-scoped fixture, shared with the other test files
 KEYS = {"swd", "swd_levels", "swd_real_floor", "face_rate_fake", "face_rate_real", "n", "model", "real", "iteration"}
 
 
@@ -32,7 +31,7 @@ def test_run_folder_evaluated_against_its_own_data(tiny_run, tmp_path, capsys):
 
 
 def test_npy_cache_as_real_images(tiny_run, capsys):
-    cache = tiny_run.parent / "cache" / f"training_data_{RES}_{RES}.npy"
+    cache = next((tiny_run.parent / "cache").glob(f"faces-*_{RES}_{RES}.npy"))
     assert main(["--model", str(tiny_run / "generator.keras"), "--real", str(cache)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == KEYS and finite_numbers(result)
@@ -41,8 +40,8 @@ def test_npy_cache_as_real_images(tiny_run, capsys):
 
 def test_evaluate_generator_is_repeatable(tiny_run):
     generator, _ = load_generator(tiny_run)
-    real = np.load(tiny_run.parent / "cache" / f"training_data_{RES}_{RES}.npy", mmap_mode="r")
-    first, second = (evaluate_generator(generator, real, 6, seed=3) for _ in range(2))
+    real = np.load(next((tiny_run.parent / "cache").glob(f"faces-*_{RES}_{RES}.npy")), mmap_mode="r")
+    first, second = (evaluate_generator(generator.predict_on_batch, real, 6, 100, seed=3) for _ in range(2))
     assert first == second and first["n"] == 6
 
 

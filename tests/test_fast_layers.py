@@ -13,7 +13,7 @@ from dcgan_faces import checkpoint, fast_layers, models
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.ema import GeneratorAverage
 from dcgan_faces.runfolder import RunFolder
-from dcgan_faces.trainer import Trainer
+from tests.conftest import make_trainer
 
 RNG = np.random.default_rng(0)
 
@@ -124,11 +124,11 @@ def test_a_checkpoint_of_the_stock_layers_resumes_into_the_fast_ones(tmp_path, m
                       functools.partial(models.build_discriminator, fast=False))
     with monkeypatch.context() as patch:
         patch.setitem(models.ARCHITECTURES, "notebook", stock_builders)
-        stock = Trainer(config, images)
+        stock = make_trainer(config, images)
         for _ in range(2):
             stock.step()
         path = checkpoint.save(tmp_path, stock.gan, {"iteration": stock.iteration})
-    fast = Trainer(config, images)
+    fast = make_trainer(config, images)
     assert any(isinstance(layer, fast_layers.UpsampleConv2D) for layer in fast.gan.generator.layers)
     checkpoint.restore(fast.gan, checkpoint.read(path)[1])
     fast.iteration = stock.iteration

@@ -10,10 +10,8 @@ from PIL import Image
 
 from dcgan_faces import generate
 from dcgan_faces.generate import grid_shape, latents, main, mp4_available, slerp, walk
-from tests import run_fixture
-from tests.run_fixture import RES
-
-tiny_run = run_fixture.tiny_run  # the session-scoped fixture, shared with the other test files
+from dcgan_faces.runfolder import RunFolder
+from tests.conftest import TINY_RES as RES
 
 MARGIN = 16  # preview.image_grid's default
 
@@ -118,3 +116,59 @@ def test_bad_input_is_one_line_and_exit_2(args, flag, tiny_run, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and flag in err
+
+
+def test_preview_reproduces_the_runs_preview_grid_exactly(tiny_run, tmp_path):
+    assert main(["--model", str(tiny_run), "--preview", "--out", str(tmp_path / "grid.png")]) == 0
+    final = RunFolder(tiny_run).preview_files()[-1]
+    np.testing.assert_array_equal(pixels(tmp_path / "grid.png"), pixels(final))
+
+
+def test_preview_seeds_are_single_faces_of_the_preview_grid(tiny_run, tmp_path):
+    assert main(["--model", str(tiny_run), "--preview", "--seeds", "0,8", "--individual",
+                 "--out", str(tmp_path / "faces")]) == 0
+    grid = pixels(RunFolder(tiny_run).preview_files()[-1])
+    cell = MARGIN + RES  # face k sits at row k // 7, column k % 7 of the 4×7 grid
+    for face, (row, col) in ((0, (0, 0)), (8, (1, 1))):
+        top, left = MARGIN + row * cell, MARGIN + col * cell
+        np.testing.assert_array_equal(pixels(tmp_path / f"faces/preview-{face}.png"),
+                                      grid[top:top + RES, left:left + RES])
+
+
+@pytest.mark.parametrize("args", [["--seeds", ","], ["--seed", "-1"], ["--seeds", "1,-5"]])
+def test_bad_seeds_are_one_line_and_exit_2(args, tiny_run, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(tiny_run), *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and args[0] in err
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--n", "1000000"], "--individual"),
+    (["--preview", "--model", "FILE"], "--preview needs a run folder"),
+])
+def test_impossible_requests_are_one_line_and_exit_2(args, words, tiny_run, capsys):
+    args = [str(tiny_run / "generator.keras") if a == "FILE" else a for a in args]
+    assert main(["--model", str(tiny_run), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and words in err
+
+
+def test_out_under_a_file_is_one_line_and_exit_2(tiny_run, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    assert main(["--model", str(tiny_run), "--n", "2", "--out", str(tmp_path / "a_file" / "faces.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "cannot write there" in err
+
+
+def test_a_damaged_generator_keras_falls_back_to_the_checkpoint(tiny_run, tmp_path, capsys):
+    copy = shutil.copytree(tiny_run, tmp_path / "run")
+    saved = copy / "generator.keras"
+    saved.write_bytes(saved.read_bytes()[:500])
+    import os
+
+    newest = max(copy.glob("checkpoints/*.npz"))
+    os.utime(newest, (newest.stat().st_atime, saved.stat().st_mtime - 10))  # older than generator.keras
+    assert main(["--model", str(copy), "--preview", "--out", str(tmp_path / "grid.png")]) == 0
+    assert "using the newest checkpoint instead" in capsys.readouterr().err
+    np.testing.assert_array_equal(pixels(tmp_path / "grid.png"), pixels(RunFolder(tiny_run).preview_files()[-1]))

@@ -10,10 +10,7 @@ from PIL import Image
 from dcgan_faces.generate import mp4_available
 from dcgan_faces.movie import BAND, iteration_of, main, stamped
 from dcgan_faces.runfolder import RunFolder
-from tests import run_fixture
-from tests.run_fixture import PREVIEWS
-
-tiny_run = run_fixture.tiny_run  # the session-scoped fixture, shared with the other test files
+from tests.conftest import TINY_PREVIEWS as PREVIEWS
 
 
 def test_iteration_from_file_name(tmp_path):

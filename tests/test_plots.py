@@ -10,9 +10,6 @@ import pytest
 from PIL import Image
 
 from dcgan_faces.plots import main, moving_average, save_plot
-from tests import run_fixture
-
-tiny_run = run_fixture.tiny_run  # the session-scoped fixture, shared with the other test files
 
 
 def rows(n: int) -> list[dict]:

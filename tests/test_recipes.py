@@ -9,13 +9,13 @@ from PIL import Image
 
 from dcgan_faces import data, train
 from dcgan_faces.config import TrainConfig
-from dcgan_faces.trainer import Trainer
+from tests.conftest import make_trainer
 
 IMAGES16 = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
 
 
 def _labels_seen(config, monkeypatch, steps=2):
-    trainer = Trainer(config, IMAGES16)
+    trainer = make_trainer(config, IMAGES16)
     seen = []
     real_d = trainer.gan.discriminator.train_on_batch
     real_c = trainer.gan.combined.train_on_batch
@@ -43,17 +43,17 @@ def test_label_noise_pushes_real_down_and_fake_up(monkeypatch):
 
 
 def test_optimizers_and_their_learning_rates():
-    gan = Trainer(TrainConfig(res=16, batch_size=4, optimizer="rmsprop", lr_g=1e-4, lr_d=3e-4), IMAGES16).gan
+    gan = make_trainer(TrainConfig(res=16, batch_size=4, optimizer="rmsprop", lr_g=1e-4, lr_d=3e-4), IMAGES16).gan
     assert isinstance(gan.discriminator.optimizer, keras.optimizers.RMSprop)
     assert isinstance(gan.combined.optimizer, keras.optimizers.RMSprop)
     assert float(gan.discriminator.optimizer.learning_rate) == pytest.approx(3e-4)
     assert float(gan.combined.optimizer.learning_rate) == pytest.approx(1e-4)
-    adam = Trainer(TrainConfig(res=16, batch_size=4, beta1=0.3), IMAGES16).gan.combined.optimizer
+    adam = make_trainer(TrainConfig(res=16, batch_size=4, beta1=0.3), IMAGES16).gan.combined.optimizer
     assert isinstance(adam, keras.optimizers.Adam) and float(adam.beta_1) == pytest.approx(0.3)
 
 
 def test_least_squares_loss_is_what_d_minimises():
-    trainer = Trainer(TrainConfig(res=16, batch_size=4, loss="mse"), IMAGES16)
+    trainer = make_trainer(TrainConfig(res=16, batch_size=4, loss="mse"), IMAGES16)
     d = trainer.gan.discriminator
     assert d.loss == "mean_squared_error" and trainer.gan.combined.loss == "mean_squared_error"
     x = IMAGES16[:4].astype("float32") / 127.5 - 1
@@ -81,15 +81,15 @@ def test_array_inputs_and_their_ranges_are_detected(tmp_path, make, described):
     original = np.random.default_rng(1).integers(0, 256, (6, 12, 12, 3), dtype=np.uint8)
     np.save(tmp_path / "x.npy", make(original))
     messages = []
-    dataset = data.open_array(tmp_path / "x.npy", tmp_path / "cache", 12, log=messages.append)
+    dataset = data.open_dataset(str(tmp_path / "x.npy"), tmp_path / "cache", 12, log=messages.append)
     assert any(described in m for m in messages), messages
-    expected = original[..., :1].repeat(3, axis=3) if described and make(original).ndim == 3 else original
+    expected = original[..., :1].repeat(3, axis=3) if make(original).ndim == 3 else original
     assert np.abs(dataset.images.astype(int) - expected).max() <= 1
 
 
 def test_npz_arrays_are_read_too(tmp_path):
     np.savez(tmp_path / "mnist.npz", x_train=np.zeros((5, 28, 28), np.uint8), y_train=np.arange(5))
-    assert data.open_array(tmp_path / "mnist.npz", tmp_path / "c", 28, channels=1).images.shape == (5, 28, 28, 1)
+    assert data.open_dataset(str(tmp_path / "mnist.npz"), tmp_path / "c", 28, channels=1).images.shape == (5, 28, 28, 1)
 
 
 def test_a_28px_grayscale_array_trains_at_its_own_size(tmp_path):
@@ -127,7 +127,7 @@ def test_options_survive_a_resume_and_cannot_silently_change(face_folder, tmp_pa
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_float32_outputs_and_losses(precision):
-    trainer = Trainer(TrainConfig(res=16, batch_size=4, precision=precision), IMAGES16)
+    trainer = make_trainer(TrainConfig(res=16, batch_size=4, precision=precision), IMAGES16)
     try:
         assert trainer.gan.generator.layers[3].compute_dtype == precision.removeprefix("mixed_")
         assert trainer.gan.generator.output.dtype == "float32"
@@ -139,8 +139,41 @@ def test_mixed_precision_trains_with_float32_outputs_and_losses(precision):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_auto_precision_is_float32_on_a_cpu():
-    from dcgan_faces.trainer import resolve_precision
+def test_auto_precision_takes_bfloat16_only_when_it_measures_clearly_faster(monkeypatch):
+    import tensorflow as tf
 
-    assert resolve_precision("auto") == "float32"
-    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    from dcgan_faces import precision
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # a CPU-only machine
+    monkeypatch.setattr(precision, "cpu_lacks_bf16", lambda: False)
+    config = TrainConfig(res=16)
+    fast_bf16 = precision.choose(config, measure=lambda c: {"float32": 1.0, "mixed_bfloat16": 0.7})
+    slow_bf16 = precision.choose(config, measure=lambda c: {"float32": 1.0, "mixed_bfloat16": 0.9})
+    assert fast_bf16.policy == "mixed_bfloat16" and "1.43×" in fast_bf16.describe()
+    assert slow_bf16.policy == "float32" and "mixed_bfloat16 900 ms" in slow_bf16.describe()
+    assert precision.choose(TrainConfig(precision="mixed_float16")).policy == "mixed_float16"
+    monkeypatch.setattr(precision, "cpu_lacks_bf16", lambda: True)
+    assert precision.choose(config, measure=lambda c: pytest.fail("not measured")).policy == "float32"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    assert precision.choose(config).policy == "mixed_float16"
+
+
+def test_the_precision_probe_times_both_policies_on_the_real_models():
+    from dcgan_faces import precision
+
+    seconds = precision.time_policies(TrainConfig(res=16, seed_size=8))
+    assert set(seconds) == {"float32", "mixed_bfloat16"} and all(0 < s < 60 for s in seconds.values())
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32", "the probe leaves the policy as it was"
+
+
+def test_cpu_flags_tell_whether_bfloat16_instructions_exist(tmp_path):
+    from dcgan_faces.precision import cpu_lacks_bf16
+
+    (tmp_path / "zen3").write_text("processor : 0\nflags : fpu avx2 fma\n")
+    (tmp_path / "sapphire").write_text("flags : fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+    (tmp_path / "arm").write_text("Features : fp asimd bf16 i8mm\n")
+    assert cpu_lacks_bf16(tmp_path / "zen3")
+    assert not cpu_lacks_bf16(tmp_path / "sapphire") and not cpu_lacks_bf16(tmp_path / "arm")
+    assert not cpu_lacks_bf16(tmp_path / "missing"), "unknown: measure"

@@ -89,7 +89,7 @@ def test_fresh_moves_the_earlier_run_aside(face_folder, tmp_path):
     assert len(moved) == 1 and (moved[0] / "generator.keras").exists()
 
 
-def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(face_folder, tmp_path, capsys):
+def test_damaged_newest_checkpoint_falls_back_to_the_previous_one_and_is_set_aside(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path, "--steps", "4") == 0
     newest = tmp_path / "run/checkpoints/ckpt-00000004.npz"
     newest.write_bytes(newest.read_bytes()[:1000])
@@ -97,19 +97,27 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(face_folder, t
     assert run_train(face_folder, tmp_path, "--steps", "4") == 0
     out = capsys.readouterr().out
     assert "ckpt-00000004.npz is damaged" in out and "resuming from iteration 2" in out
+    assert (tmp_path / "run/checkpoints/damaged/ckpt-00000004.npz").stat().st_size == 1000, "kept, not deleted"
+    assert sorted(p.name for p in (tmp_path / "run/checkpoints").glob("ckpt-*.npz")) == ["ckpt-00000002.npz",
+                                                                                         "ckpt-00000004.npz"]
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--res", "30"], "--res"),
+    (["--res", "100000"], "at most 1024"),
     (["--steps", "0"], "--steps"),
     (["--batch-size", "-3"], "--batch-size"),
     (["--lr", "nan"], "--lr"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--beta1", "1.0"], "beta_1 is a decay"),
 ])
-def test_impossible_values_fail_fast_with_exit_code_2(flags, message, capsys):
+def test_impossible_values_fail_fast_in_one_line_with_exit_code_2(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.main(flags)
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("error: ") and "--help" in err
 
 
 def test_setup_errors_are_one_line_with_exit_code_2(face_folder, tmp_path, capsys):
@@ -148,5 +156,73 @@ def test_training_draws_plots_logs_tensorboard_and_evaluates_when_asked(face_fol
     evaluated = [row["iteration"] for row in rows if "swd" in row]
     assert evaluated == [2, 4]
     assert all(np.isfinite(row["swd"]) and 0 <= row["face_rate_fake"] <= 1 for row in rows if "swd" in row)
-    assert Image.open(run / "plots.png").size[0] > 100
+    plot = np.asarray(Image.open(run / "plots.png").convert("RGB")).reshape(-1, 3).astype(int)
+    for colour in ((31, 119, 180), (255, 127, 14)):  # matplotlib's first two line colours: D's and G's curves
+        assert (np.abs(plot - colour).sum(axis=1) < 30).sum() > 50, f"no curve drawn in {colour}"
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_epochs_extend_a_resumed_run(face_folder, tmp_path, capsys):
+    assert run_train(face_folder, tmp_path, "--epochs", "1") == 0  # 24 images, batch 8: 3 iterations an epoch
+    capsys.readouterr()
+    assert run_train(face_folder, tmp_path, "--epochs", "2") == 0
+    out = capsys.readouterr().out
+    assert "steps 3 → 6" in out and "resuming from iteration 3" in out and "done: 6 iterations" in out
+
+
+def test_dry_run_says_what_would_happen_and_writes_nothing(face_folder, tmp_path, capsys):
+    assert run_train(face_folder, tmp_path, "--steps", "2") == 0
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    capsys.readouterr()
+    assert run_train(face_folder, tmp_path, "--steps", "9", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "resuming from iteration 2" in out and "cache " in out and "up to date, 24 images" in out
+    assert "steps              9  (changed for this session: was 2)" in out
+    assert "batch_size         8  (kept)" in out
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert run_train(face_folder, tmp_path / "new", "--dry-run") == 0
+    assert "a new run" in capsys.readouterr().out and not (tmp_path / "new").exists()
+
+
+def test_a_second_trainer_on_the_same_folder_is_refused_and_a_dead_ones_lock_taken_over(face_folder, tmp_path,
+                                                                                      capsys):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "dcgan_faces.train", *TINY, "--steps", "100000", "--data", str(face_folder),
+               "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("checkpoints/ckpt-*.npz")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        rows_before = (out / "metrics.jsonl").read_text().count("\n")
+        assert run_train(face_folder, tmp_path, "--steps", "100000") == 2
+        error = capsys.readouterr().err
+        assert "is in use by another training" in error and f"process {first.pid}" in error
+        assert (out / "metrics.jsonl").read_text().count("\n") >= rows_before, "nothing of the run was touched"
+    finally:
+        first.kill()  # SIGKILL: no clean-up, the lock stays behind
+        first.wait()
+    assert (out / ".lock").exists()
+    stopped = max(int(p.stem.split("-")[1]) for p in out.glob("checkpoints/ckpt-*.npz"))
+    assert run_train(face_folder, tmp_path, "--steps", str(stopped + 1)) == 0
+    assert "taking over the run folder from a training that is gone" in capsys.readouterr().out
+    assert not (out / ".lock").exists()
+
+
+def test_temporary_files_of_killed_writers_are_cleared_at_the_next_start(face_folder, tmp_path):
+    from dcgan_faces.atomic import HOST
+
+    assert run_train(face_folder, tmp_path, "--steps", "2") == 0
+    dead = tmp_path / f"run/checkpoints/.ckpt-00000004.tmp-{HOST}-999999999.npz"
+    dead.write_bytes(b"half a checkpoint")
+    other_host = tmp_path / "run/checkpoints/.ckpt-00000004.tmp-elsewhere-12.npz"
+    other_host.write_bytes(b"maybe still being written")
+    assert run_train(face_folder, tmp_path, "--steps", "3") == 0
+    assert not dead.exists() and other_host.exists()
+
+
+def test_a_bad_flag_is_one_line_pointing_at_help():
+    done = subprocess.run([sys.executable, "-m", "dcgan_faces.train", "--res", "30"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "--res" in done.stderr and "--help" in done.stderr

@@ -5,7 +5,8 @@ import pytest
 
 from dcgan_faces import checkpoint
 from dcgan_faces.config import TrainConfig
-from dcgan_faces.trainer import Trainer, preview_seeds
+from dcgan_faces.preview import preview_seeds
+from tests.conftest import make_trainer
 
 CONFIG = TrainConfig(res=32, batch_size=8, seed=5)
 EVERY_OPTION = {"ema": 0.99, "spectral_norm": True, "minibatch_stddev": True, "augment": "color,translation,cutout"}
@@ -31,7 +32,7 @@ def _changed(before, variables):
 
 @pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
 def test_d_learns_on_d_steps_and_only_g_learns_on_combined_steps(images, monkeypatch, config):
-    trainer = Trainer(config, images)
+    trainer = make_trainer(config, images)
     gan = trainer.gan
     seen = {"d": 0, "combined": 0}
     d_train, combined_train = gan.discriminator.train_on_batch, gan.combined.train_on_batch
@@ -70,17 +71,17 @@ def test_preview_seeds_are_fixed_by_the_seed():
 
 @pytest.mark.parametrize("config", [CONFIG, CONFIGS["dcgan+options"]], ids=["notebook", "dcgan+options"])
 def test_resuming_from_a_checkpoint_gives_the_same_weights_as_not_stopping(images, tmp_path, config):
-    straight = Trainer(config, images)
+    straight = make_trainer(config, images)
     for _ in range(5):
         straight.step()
 
-    first = Trainer(config, images)
+    first = make_trainer(config, images)
     for _ in range(3):
         first.step()
     path = checkpoint.save(tmp_path, first.gan, {"iteration": first.iteration})
     del first
 
-    resumed = Trainer(config, images)
+    resumed = make_trainer(config, images)
     state, arrays = checkpoint.read(path)
     checkpoint.restore(resumed.gan, arrays)
     resumed.iteration = state["iteration"]

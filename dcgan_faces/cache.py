@@ -1,0 +1,250 @@
+"""The on-disk cache of preprocessed images: one uint8 .npy tensor per source and size, and its manifest.
+
+- Named by source: `<name>-<hash of the source>_<res>_<res>.npy` beside `….json`, so several data sets share
+  one --cache-dir (one Drive folder on Colab) without replacing each other's caches.
+- Checked: the manifest holds a CRC-32 per MiB of the tensor. Opening verifies all of a small cache and a
+  sample of a large one, whose full check runs in the background (`Check`); `prepare --verify` checks all.
+- Written safely: the space is checked and allocated before decoding starts (a full disk is one line, not
+  a bus error), the tensor is filled in a temporary file and renamed into place, the manifest last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_faces.atomic import remove_stale, temporary_path, write_json
+
+BLOCK = 1 << 20  # bytes per checksum block
+FULL_CHECK_UP_TO = 256 << 20  # caches up to this size are verified whole when opened
+SAMPLED_BLOCKS = 8
+MARKER = ".dcgan_faces_cache"  # marks a cache folder, so that a data scan never reads it as images
+
+
+class CacheError(Exception):
+    """A cache cannot be written or read; the message says which file and what to do."""
+
+
+@dataclass(frozen=True)
+class CacheFiles:
+    tensor: Path
+    manifest: Path
+
+    @classmethod
+    def of(cls, cache_dir: Path, stem: str, res: int, channels: int = 3) -> CacheFiles:
+        base = Path(cache_dir) / f"{stem}_{res}_{res}{'_grey' if channels == 1 else ''}"
+        return cls(base.with_suffix(".npy"), base.with_suffix(".json"))
+
+    @classmethod
+    def for_source(cls, cache_dir: Path, source: str, name: str, res: int, channels: int = 3) -> CacheFiles:
+        """The cache of one source (a resolved folder path, "gdrive:ID"...), `name` making it readable."""
+        readable = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] or "data"
+        digest = hashlib.sha1(source.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        return cls.of(cache_dir, f"{readable}-{digest}", res, channels)
+
+    def read_manifest(self) -> dict | None:
+        try:
+            return json.loads(self.manifest.read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def prepare_folder(cache_dir: Path) -> None:
+    """Create the cache folder (with its marker) and clear what killed builds left in it."""
+    try:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        (Path(cache_dir) / MARKER).touch()
+    except OSError as error:
+        raise CacheError(f"--cache-dir {cache_dir}: cannot create or write it ({error.strerror or error}); "
+                         "pick a writable folder") from None
+    remove_stale(Path(cache_dir))
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+def block_checksums(path: Path) -> list[int]:
+    """CRC-32 of each BLOCK of the file."""
+    sums = []
+    with open(path, "rb") as file:
+        while block := file.read(BLOCK):
+            sums.append(zlib.crc32(block))
+    return sums
+
+
+def first_bad_block(path: Path, expected: list[int], blocks: list[int] | None = None) -> int | None:
+    """The first of `blocks` (default: all) whose CRC differs from the manifest's; None when all match."""
+    with open(path, "rb") as file:
+        for index in range(len(expected)) if blocks is None else blocks:
+            file.seek(index * BLOCK)
+            if zlib.crc32(file.read(BLOCK)) != expected[index]:
+                return index
+    return None
+
+
+def sample_blocks(count: int, size: int = SAMPLED_BLOCKS) -> list[int]:
+    if count <= size:
+        return list(range(count))
+    middle = np.random.default_rng().choice(np.arange(1, count - 1), size - 2, replace=False)
+    return sorted({0, count - 1, *(int(i) for i in middle)})
+
+
+def why_stale(files: CacheFiles, expected: dict) -> str | None:
+    """None when the cache matches `expected` (its manifest entries) and its sampled checksums; else why not."""
+    if not files.tensor.exists():
+        return "no cache yet"
+    manifest = files.read_manifest()
+    if manifest is None:
+        return f"its manifest {files.manifest.name} is missing or unreadable"
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            if key == "fingerprint":
+                return "the images changed (a file renamed, replaced or edited)"
+            return f"{key} changed ({_short(manifest.get(key))} → {_short(value)})"
+    try:
+        images = np.load(files.tensor, mmap_mode="r")
+    except (OSError, ValueError) as error:
+        return f"{files.tensor.name} is corrupt ({error})"
+    want = (manifest.get("images"), expected["res"], expected["res"], expected["channels"])
+    if images.dtype != np.uint8 or images.shape != want:
+        return f"{files.tensor.name} holds {images.dtype} {images.shape}, expected uint8 {want}"
+    sums = manifest.get("crc32")
+    if not isinstance(sums, list) or len(sums) != -(-files.tensor.stat().st_size // BLOCK):
+        return f"{files.tensor.name} has no checksums or another size than when it was built"
+    blocks = None if len(sums) * BLOCK <= FULL_CHECK_UP_TO else sample_blocks(len(sums))
+    bad = first_bad_block(files.tensor, sums, blocks)
+    return None if bad is None else f"{files.tensor.name} is damaged (MiB {bad} does not match its checksum)"
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Check:
+    """The full checksum check of a large cache, run in a background thread while training starts."""
+
+    def __init__(self, files: CacheFiles):
+        self.files = files
+        self.problem: str | None = None
+        manifest = files.read_manifest() or {}
+        self.thread = threading.Thread(target=self._run, args=(manifest.get("crc32", []),), daemon=True)
+        self.thread.start()
+
+    def _run(self, sums: list[int]) -> None:
+        try:
+            bad = first_bad_block(self.files.tensor, sums)
+        except OSError as error:
+            bad, why = -1, str(error)
+        else:
+            why = f"MiB {bad} does not match its checksum"
+        if bad is not None:
+            self.files.manifest.unlink(missing_ok=True)  # the next run rebuilds it
+            self.problem = (f"the cached images {self.files.tensor} are damaged ({why}); stopped so as not to "
+                            "train on them. Run the same command again: the cache is rebuilt first")
+
+
+def verify(files: CacheFiles) -> str | None:
+    """Full check of every block (prepare --verify); None when the cache is intact."""
+    manifest = files.read_manifest()
+    if manifest is None or "crc32" not in manifest:
+        return f"{files.manifest} is missing, unreadable or has no checksums; rebuild the cache"
+    bad = first_bad_block(files.tensor, manifest["crc32"])
+    return None if bad is None else f"{files.tensor} is damaged (MiB {bad} does not match its checksum)"
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray], tuple[int, dict]],
+          manifest: dict) -> dict:
+    """Build the tensor of at most `shape` rows: `fill(out)` writes rows into the memory map and returns how
+    many it kept and entries for the manifest. Space is checked and allocated first; returns the manifest
+    written beside the tensor."""
+    rows = int(np.prod(shape[1:]))
+    header = 128  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
+    size = header + shape[0] * rows
+    tmp = temporary_path(files.tensor)
+    try:
+        _allocate(tmp, size, shape)
+        out = np.lib.format.open_memmap(tmp, mode="r+")
+        kept, extra = fill(out)
+        out.flush()
+        del out
+        if kept < shape[0]:
+            _shrink_npy(tmp, kept)
+        sums = block_checksums(tmp)
+        with open(tmp, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(tmp, files.tensor)
+    except OSError as error:
+        raise CacheError(f"could not write the cache {files.tensor} ({error.strerror or error}); any earlier "
+                         "cache there is kept; free some space or pass --cache-dir on another disk") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest = {**manifest, **extra, "images": kept, "crc32": sums}
+    write_json(files.manifest, manifest)
+    return manifest
+
+
+def _allocate(path: Path, size: int, shape: tuple[int, ...]) -> None:
+    """An .npy file of `shape` whose blocks are reserved on disk, so that a full disk fails here."""
+    free = shutil.disk_usage(path.parent).free
+    if free < size:
+        raise OSError(28, f"No space left on device: the cache needs {size / 2**20:,.0f} MiB, "
+                          f"{free / 2**20:,.0f} MiB are free")
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape).flush()
+    with open(path, "rb+") as file:
+        try:
+            os.posix_fallocate(file.fileno(), 0, os.path.getsize(path))
+        except (AttributeError, OSError) as error:  # not on every OS and file system; the space check stands
+            if getattr(error, "errno", None) == 28:
+                raise
+
+
+def _shrink_npy(path: Path, rows: int) -> None:
+    """Cut an .npy file to its first `rows` rows in place (the header keeps its length, padded)."""
+    with open(path, "r+b") as file:
+        version = np.lib.format.read_magic(file)
+        fmt = np.lib.format
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(file)
+        data_start = file.tell()
+        header_start = 10 if version == (1, 0) else 12
+        header = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran_order,
+                       "shape": (rows, *shape[1:])})
+        file.seek(header_start)
+        file.write(header.ljust(data_start - header_start - 1).encode("latin1") + b"\n")
+        file.truncate(data_start + rows * int(np.prod(shape[1:])) * dtype.itemsize)
+
+
+# ------------------------------------------------------------------------------------------ list, remove
+
+def list_caches(cache_dir: Path) -> list[dict]:
+    """Every cache in `cache_dir`: file, source, size in px, images, MiB."""
+    found = []
+    for tensor in sorted(Path(cache_dir).glob("*.npy")):
+        manifest = CacheFiles(tensor, tensor.with_suffix(".json")).read_manifest() or {}
+        found.append({"file": tensor.name, "source": manifest.get("source", "?"), "res": manifest.get("res"),
+                      "images": manifest.get("images"), "mib": round(tensor.stat().st_size / 2**20, 1)})
+    return found
+
+
+def remove(cache_dir: Path, which: str) -> list[Path]:
+    """Delete the caches whose file name or source is `which`; returns the files removed."""
+    removed = []
+    for entry in list_caches(cache_dir):
+        if which in (entry["file"], Path(entry["file"]).stem, entry["source"]):
+            for path in (Path(cache_dir) / entry["file"], (Path(cache_dir) / entry["file"]).with_suffix(".json")):
+                if path.exists():
+                    path.unlink()
+                    removed.append(path)
+    return removed
