@@ -11,6 +11,7 @@ import hashlib
 import os
 import stat
 import warnings
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -445,8 +446,8 @@ def read_array(path: Path) -> np.ndarray:
             return np.load(path, mmap_mode="r", allow_pickle=False)
         with np.load(path, allow_pickle=False) as archive:
             return max((archive[name] for name in archive.files), key=lambda a: a.size)
-    except (OSError, ValueError) as error:
-        raise DataError(f"--data {path}: not a readable .npy/.npz array ({error})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"--data {path}: not a readable .npy/.npz array ({error or type(error).__name__})") from None
 
 
 def image_layout(array: np.ndarray, path: Path) -> np.ndarray:

@@ -228,15 +228,17 @@ def make_optimizer(name: str, lr: float, beta1: float) -> keras.optimizers.Optim
 LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error"}
 
 
-def build_gan(config: TrainConfig) -> GAN:
+def build_gan(config: TrainConfig, fast: bool = True) -> GAN:
     """Compile D, freeze it, chain it behind G and compile that with an optimizer of its own.
 
     The trainer toggles `discriminator.trainable` around each step: Keras 3 reads the flag when it first
     traces a train function, so D must be trainable for its own steps and frozen for the combined one.
+    fast=False builds the notebook architecture from stock layers (the benchmark's baseline).
     """
     build_g, build_d = ARCHITECTURES[config.arch]
-    generator = build_g(config.res, config.seed_size, config.channels)
-    discriminator = build_d(config.res, config.channels, DiscriminatorOptions.of(config))
+    stock = {} if fast or config.arch != "notebook" else {"fast": False}
+    generator = build_g(config.res, config.seed_size, config.channels, **stock)
+    discriminator = build_d(config.res, config.channels, DiscriminatorOptions.of(config), **stock)
     loss = LOSSES[config.loss]
     discriminator.compile(optimizer=make_optimizer(config.optimizer, config.lr_d or config.lr, config.beta1),
                           loss=loss, metrics=[accuracy])

@@ -39,7 +39,11 @@ def import_tensorflow(show_all: bool = False) -> None:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            text = captured.read().decode("utf-8", "replace")
-            kept = [line for line in text.splitlines() if line.strip() and not NOISE.search(line)]
+            kept = kept_lines(captured.read().decode("utf-8", "replace"))
             if kept:
                 print("\n".join(kept), file=sys.stderr)
+
+
+def kept_lines(text: str) -> list[str]:
+    """The lines of what the import printed that are not known start-up noise."""
+    return [line for line in text.splitlines() if line.strip() and not NOISE.search(line)]

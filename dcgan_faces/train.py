@@ -150,6 +150,9 @@ def start(args: argparse.Namespace):
             taken_over = lock.acquire()
         except LockedError as error:
             raise SetupError(str(error)) from None
+        except OSError as error:
+            raise SetupError(f"--out {run.path}: cannot write there ({error.strerror or error}); free some space "
+                             "or pick another --out") from None
         if taken_over:
             print(taken_over)
     try:

@@ -33,13 +33,13 @@ class Trainer:
     weights come from the process's seed: call set_process_state first.
     """
 
-    def __init__(self, config: TrainConfig, images: np.ndarray, strategy=None):
+    def __init__(self, config: TrainConfig, images: np.ndarray, strategy=None, fast: bool = True):
         self.config = config
         # --batch-size is per replica; models and optimizers live in the strategy's scope (distribute.py)
         self.strategy, self.feed = strategy, Feed(strategy)
         self.global_batch = config.batch_size * replicas(strategy)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            self.gan: GAN = build_gan(config)
+            self.gan: GAN = build_gan(config, fast)  # fast=False: the notebook's stock layers
             self._build_optimizers()
         self.sampler = BatchSampler(images, self.global_batch, config.seed, shard=self.feed.shard)
         self.iteration = 0

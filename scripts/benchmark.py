@@ -1,19 +1,18 @@
-"""Speed of our training loop and cache against the course notebook's, measured in one process.
+"""Speed of this project's training and cache against the course notebook's, measured in one process.
 
-    PYTHONPATH=. python scripts/benchmark.py [--res 64] [--batch-size 32] [--steps 30] [--warmup 5]
-        [--rounds 3] [--variants tfpredict,bf16,fused,...] [--threads INTRA,INTER]
-        [--skip-train] [--skip-prep] [--prep-images N] [--json-only]
+    PYTHONPATH=. python scripts/benchmark.py [--res 64] [--batch-size 32] [--steps 24] [--warmup 3]
+        [--rounds 4] [--threads INTRA,INTER] [--skip-train] [--skip-prep] [--prep-images N] [--json-only]
 
 Prints one JSON object on stdout and (unless --json-only) a short table on stderr. Training speeds are
-medians over interleaved rounds (A, B, A, B...), so that load from other processes hits every contestant
-alike: compare the ratios, not the absolute figures. Each preprocessing contestant runs in a fresh
-subprocess, so that its peak memory is its own.
-
-Training variants (--variants, '+' combines them, e.g. bf16+fused): tfpredict (generator through a
-tf.function instead of predict_on_batch), jit (XLA for D and combined), prefetch (next real batch and
-seeds prepared in a background thread), bf16 (keras mixed_bfloat16 policy), fused (one tf.function per
-iteration with both optimizers; D's fake batch is the generator's training-mode output that the G step
-reuses, so the generator runs forward once instead of twice: NOT the notebook's exact semantics).
+medians over interleaved rounds (A, B, C, C, B, A...), so that load from other processes hits every
+contestant alike: compare the ratios, not the absolute figures. Contestants:
+- notebook: the course notebook's loop, ported faithfully (stock Keras layers, generator.predict every
+  iteration, the whole data set as float64), with the two Keras 3 necessities (two optimizers, D's
+  trainable flag restored for its own steps);
+- ours, stock layers: this project's Trainer with the notebook's stock layers (the loop alone);
+- ours, float32: the Trainer as `train` runs it in float32 (the exact, faster layers of fast_layers.py);
+- ours, auto: the Trainer with the precision `--precision auto` chooses on this machine.
+Each preprocessing contestant runs in a fresh subprocess, so that its peak memory is its own.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FACES = REPO / ".." / "shared" / "data" / "faces" / "celeba_6k"
 SEED_SIZE = 100
-KNOWN_VARIANTS = ("tfpredict", "jit", "prefetch", "bf16", "fused")
 
 
 def log(message: str) -> None:
@@ -74,6 +72,7 @@ def machine() -> dict:
         import tensorflow as tf
 
         info["tensorflow"], info["keras"] = tf.__version__, keras.__version__
+        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
     except ImportError:
         pass
     return info
@@ -81,34 +80,23 @@ def machine() -> dict:
 
 # ----------------------------------------------------------------------------------------- training loops
 
-def _build_gan(res: int, batch_size: int):
-    """Our models and compiled D/combined, whichever build_gan signature this checkout has."""
-    import inspect
-
-    from dcgan_faces.config import TrainConfig
-    from dcgan_faces.models import build_gan
-
-    if "config" in inspect.signature(build_gan).parameters:
-        return build_gan(TrainConfig(res=res, batch_size=batch_size))
-    return build_gan(res, SEED_SIZE)
-
-
 class NotebookLoop:
     """The course notebook's loop, ported faithfully except for two Keras 3 necessities: two optimizers
     (build_gan) and `discriminator.trainable` restored around D's steps so that D trains at all."""
 
-    name = "notebook"
-
-    def __init__(self, res: int, batch_size: int, images: np.ndarray):
+    def __init__(self, config, images: np.ndarray):
         import keras
 
+        from dcgan_faces.models import build_gan
+
         keras.utils.set_random_seed(0)
-        self.gan = _build_gan(res, batch_size)
-        self.batch_size = batch_size
+        keras.mixed_precision.set_global_policy("float32")
+        self.gan = build_gan(config, fast=False)
+        self.batch_size = config.batch_size
         # The notebook: training_data = np.array(list of uint8 images) / 127.5 - 1  → float64 in memory.
         self.training_data = np.array(images) / 127.5 - 1
-        self.y_real = np.ones((batch_size, 1))
-        self.y_fake = np.zeros((batch_size, 1))
+        self.y_real = np.ones((self.batch_size, 1))
+        self.y_fake = np.zeros((self.batch_size, 1))
 
     def step(self) -> None:
         gan, b = self.gan, self.batch_size
@@ -124,175 +112,80 @@ class NotebookLoop:
         self.g_metrics = gan.combined.train_on_batch(seed, self.y_real)
 
 
-class OursLoop:
-    """dcgan_faces.trainer.Trainer, optionally with the speed-study variants applied from outside."""
+def contestants(args, images: np.ndarray) -> tuple[dict, dict]:
+    """({name: object with step()}, the precision choice of --precision auto)."""
+    import dataclasses
 
-    def __init__(self, res: int, batch_size: int, images: np.ndarray, variants: frozenset[str] = frozenset()):
-        import keras
+    from dcgan_faces.config import TrainConfig
+    from dcgan_faces.precision import choose
+    from dcgan_faces.trainer import Trainer, set_process_state
 
-        from dcgan_faces.config import TrainConfig
-        from dcgan_faces.trainer import Trainer
+    config = TrainConfig(res=args.res, batch_size=args.batch_size, recipe="notebook", precision="float32")
+    choice = choose(dataclasses.replace(config, precision="auto"))
+    auto = dataclasses.replace(config, precision=choice.policy)
 
-        self.name = "+".join(sorted(variants)) or "ours"
-        self.variants = variants
-        if "bf16" in variants:
-            keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        try:
-            self.trainer = Trainer(TrainConfig(res=res, batch_size=batch_size), images)
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
-        if "jit" in variants:
-            self._recompile_jit()
-        self._generate = None
-        if "tfpredict" in variants:
-            import tensorflow as tf
+    def trainer(settings, fast=True):
+        set_process_state(settings)
+        return Trainer(settings, images, fast=fast)
 
-            generator = self.trainer.gan.generator
-            self._generate = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
-        self._pool = self._next = None
-        if "prefetch" in variants:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(1)
-        self._fused = self._make_fused() if "fused" in variants else None
-
-    def _recompile_jit(self) -> None:
-        gan = self.trainer.gan
-        for model, trainable in ((gan.discriminator, True), (gan.combined, False)):
-            gan.discriminator.trainable = trainable
-            model.compile(optimizer=model.optimizer, loss="binary_crossentropy", metrics=["accuracy"],
-                          jit_compile=True)
-        gan.discriminator.trainable = False
-
-    def _make_fused(self):
-        """One tf.function: G forward (training mode) once, D on real, D on fakes, G through frozen D."""
-        import keras
-        import tensorflow as tf
-
-        gan = self.trainer.gan
-        g, d = gan.generator, gan.discriminator
-        opt_d, opt_g = d.optimizer, gan.combined.optimizer
-        bce = keras.losses.BinaryCrossentropy()
-
-        @tf.function(jit_compile=False)
-        def fused(real, seeds, ones, zeros):
-            with tf.GradientTape() as g_tape:
-                fake = g(seeds, training=True)
-                with g_tape.stop_recording():
-                    d.trainable = True  # read at trace time only, as in the train_on_batch loop
-                    d_vars = d.trainable_variables
-                    with tf.GradientTape() as tape:
-                        p_real = d(real, training=True)
-                        d_loss_real = bce(ones, p_real)
-                    opt_d.apply_gradients(zip(tape.gradient(d_loss_real, d_vars), d_vars))
-                    with tf.GradientTape() as tape:
-                        p_fake = d(tf.stop_gradient(fake), training=True)
-                        d_loss_fake = bce(zeros, p_fake)
-                    opt_d.apply_gradients(zip(tape.gradient(d_loss_fake, d_vars), d_vars))
-                    d.trainable = False
-                p_g = d(fake, training=True)
-                g_loss = bce(ones, p_g)
-            g_vars = g.trainable_variables
-            opt_g.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
-            return d_loss_real, d_loss_fake, g_loss
-
-        return fused
-
-    def _inputs(self, k: int):
-        from dcgan_faces.trainer import TRAINING_SEEDS, latent_seeds
-
-        t = self.trainer
-        batch = getattr(t, "global_batch", t.config.batch_size)
-        return t.sampler.batch(k), latent_seeds(t.config, TRAINING_SEEDS, k, batch)
-
-    def step(self) -> None:
-        t = self.trainer
-        if not (self._generate or self._pool or self._fused):
-            t.step()
-            return
-        gan, k = t.gan, t.iteration
-        if self._pool is not None:
-            real, seeds = self._next.result() if self._next is not None else self._inputs(k)
-            self._next = self._pool.submit(self._inputs, k + 1)
-        else:
-            real, seeds = self._inputs(k)
-        if self._fused is not None:
-            losses = self._fused(real, seeds, t.real_labels, t.fake_labels)
-            self.last = [float(x) for x in losses]
-            t.iteration += 1
-            return
-        fake = self._generate(seeds) if self._generate is not None else gan.generator.predict_on_batch(seeds)
-        gan.discriminator.trainable = True
-        d_real = gan.discriminator.train_on_batch(real, t.real_labels)
-        d_fake = gan.discriminator.train_on_batch(fake, t.fake_labels)
-        gan.discriminator.trainable = False
-        g = gan.combined.train_on_batch(seeds, t.real_labels)
-        self.last = (d_real, d_fake, g)
-        t.iteration += 1
-
-
-def make_loop(name: str, res: int, batch_size: int, images: np.ndarray):
-    if name == "notebook":
-        return NotebookLoop(res, batch_size, images)
-    if name == "ours":
-        return OursLoop(res, batch_size, images)
-    parts = frozenset(name.split("+"))
-    unknown = parts - set(KNOWN_VARIANTS)
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {', '.join(KNOWN_VARIANTS)}")
-    return OursLoop(res, batch_size, images, parts)
+    loops = {"notebook": NotebookLoop(config, images), "ours, stock layers": trainer(config, fast=False),
+             "ours, float32": trainer(config), "ours, auto": trainer(auto)}
+    set_process_state(config)
+    return loops, {"policy": choice.policy, "reason": choice.reason, "probe_seconds": choice.seconds}
 
 
 def bench_training(args) -> dict:
-    names = ["ours", "notebook"] + [v for v in args.variants if v not in ("ours", "notebook")]
     images = np.random.default_rng(0).integers(0, 256, (512, args.res, args.res, 3), dtype=np.uint8)
-    loops = {}
-    for name in names:
-        started = time.perf_counter()
-        loop = make_loop(name, args.res, args.batch_size, images)
+    started = time.perf_counter()
+    loops, choice = contestants(args, images)
+    for loop in loops.values():
         for _ in range(max(args.warmup, 1)):
             loop.step()
-        loops[name] = loop
-        log(f"  {name}: built and warmed up ({args.warmup} steps) in {time.perf_counter() - started:.1f} s")
+    log(f"  built and warmed up ({args.warmup} steps each) in {time.perf_counter() - started:.1f} s; "
+        f"auto chose {choice['policy']} ({choice['reason']})")
+    names = list(loops)
     per_round = max(1, args.steps // args.rounds)
-    rates: dict[str, list[float]] = {name: [] for name in names}
+    seconds: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.rounds):
-        order = names if r % 2 == 0 else names[::-1]  # A B C, C B A, ...: neither always goes first
-        for name in order:
-            started = time.perf_counter()
+        for name in names if r % 2 == 0 else names[::-1]:  # A B C D, D C B A...: none always goes first
+            begin = time.perf_counter()
             for _ in range(per_round):
                 loops[name].step()
-            rates[name].append(per_round / (time.perf_counter() - started))
-        log(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {rates[n][-1]:.3f}" for n in names) + " steps/s")
-    medians = {name: statistics.median(v) for name, v in rates.items()}
+            seconds[name].append((time.perf_counter() - begin) / per_round)
+        log(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {seconds[n][-1]:.3f} s" for n in names))
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    base = median["notebook"]
     result = {
         "res": args.res, "batch_size": args.batch_size, "rounds": args.rounds, "steps_per_round": per_round,
-        "warmup_steps": args.warmup, "training_images": "512 random uint8",
-        "loops": {name: {"steps_per_s": round(medians[name], 4),
-                         "images_per_s": round(medians[name] * args.batch_size, 2),
-                         "rounds_steps_per_s": [round(x, 4) for x in rates[name]]} for name in names},
-        "ratio_ours_over_notebook": round(medians["ours"] / medians["notebook"], 3),
+        "warmup_steps": args.warmup, "training_images": "512 random uint8", "auto_precision": choice,
+        "loops": {name: {"seconds_per_iteration": round(median[name], 4),
+                         "images_per_s": round(args.batch_size / median[name], 2),
+                         "ratio_over_notebook": round(base / median[name], 3),
+                         "rounds_seconds_per_iteration": [round(x, 4) for x in seconds[name]]} for name in names},
     }
-    for name in names[2:]:
-        result["loops"][name]["ratio_over_ours"] = round(medians[name] / medians["ours"], 3)
-        result["loops"][name]["ratio_over_notebook"] = round(medians[name] / medians["notebook"], 3)
-    result["flops"] = flops_report(args, medians)
+    result["flops"] = flops_report(args, median)
     return result
 
 
 # ------------------------------------------------------------------------------------------------- FLOPs
 
 def forward_flops(model) -> int:
-    """Multiply-adds × 2 of every Conv2D and Dense layer (nested models included), per image."""
+    """Multiply-adds × 2 of every convolution and Dense layer, per image.
+
+    A folded UpsampleConv2D does 4 multiply-adds per output value and input channel (a 2×2 window of the
+    low-resolution input), where UpSampling2D + Conv2D 3×3 does 9.
+    """
     from keras import layers
+
+    from dcgan_faces.fast_layers import UpsampleConv2D
 
     total = 0
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, layers.Conv2D):
             _, h, w, c_out = layer.output.shape
             c_in = layer.input.shape[-1]
-            kh, kw = layer.kernel_size
-            total += 2 * h * w * kh * kw * c_in * c_out
+            taps = 4 if isinstance(layer, UpsampleConv2D) else layer.kernel_size[0] * layer.kernel_size[1]
+            total += 2 * h * w * taps * c_in * c_out
         elif isinstance(layer, layers.Dense):
             total += 2 * layer.input.shape[-1] * layer.units
     return total
@@ -319,33 +212,30 @@ def peak_conv_gflops(dtype: str = "float32", batch: int = 32, size: int = 64, ch
     return 2 * batch * size * size * 9 * channels * channels / best / 1e9
 
 
-def flops_report(args, medians: dict[str, float]) -> dict:
+def flops_report(args, median: dict[str, float]) -> dict:
     from dcgan_faces.models import build_discriminator, build_generator
 
-    f_g = forward_flops(build_generator(args.res, SEED_SIZE))
     f_d = forward_flops(build_discriminator(args.res))
+    f_g = {fast: forward_flops(build_generator(args.res, SEED_SIZE, fast=fast)) for fast in (False, True)}
     # Backward of a layer ≈ 2 × its forward (input gradient + weight gradient). Per image:
-    #   G.predict: F_G;  two D steps: 2 × 3·F_D;  combined: G 3·F_G + frozen D forward and input gradient 2·F_D
-    per_image = 4 * f_g + 8 * f_d
-    per_iteration = per_image * args.batch_size
+    #   G forward F_G;  two D steps: 2 × 3·F_D;  combined: G 3·F_G + frozen D forward and input gradient 2·F_D
+    per_iteration = {fast: (4 * f_g[fast] + 8 * f_d) * args.batch_size for fast in (False, True)}
     peak32 = peak_conv_gflops("float32")
-    peak_bf16 = peak_conv_gflops("bfloat16")
     report = {
-        "formula": "per iteration = batch × (4·F_G + 8·F_D): G.predict F_G, 2 D steps 2×3·F_D, "
-                   "combined 3·F_G + 2·F_D (frozen D: forward + input gradient only); the fused variant "
-                   "does 3·F_G + 8·F_D",
-        "generator_forward_gflop_per_image": round(f_g / 1e9, 4),
+        "formula": "per iteration = batch × (4·F_G + 8·F_D): G forward F_G, 2 D steps 2×3·F_D, combined "
+                   "3·F_G + 2·F_D (frozen D: forward + input gradient only)",
+        "generator_forward_gflop_per_image": {"stock": round(f_g[False] / 1e9, 4), "folded": round(f_g[True] / 1e9, 4)},
         "discriminator_forward_gflop_per_image": round(f_d / 1e9, 4),
-        "gflop_per_iteration": round(per_iteration / 1e9, 2),
+        "gflop_per_iteration": {"stock": round(per_iteration[False] / 1e9, 1),
+                                "folded": round(per_iteration[True] / 1e9, 1)},
         "peak_conv3x3_gflops_float32": round(peak32, 1),
-        "peak_conv3x3_gflops_bfloat16": round(peak_bf16, 1),
         "peak_benchmark": "tf.function conv2d (32,64,64,256) ⊛ 3×3×256×256, SAME, best of 3",
+        "achieved_gflops": {}, "fraction_of_float32_peak": {},
     }
-    for name, rate in medians.items():
-        flops = per_iteration if "fused" not in name else (3 * f_g + 8 * f_d) * args.batch_size
-        achieved = flops * rate / 1e9
-        report[f"achieved_gflops_{name}"] = round(achieved, 1)
-        report[f"fraction_of_float32_peak_{name}"] = round(achieved / peak32, 3)
+    for name, seconds in median.items():
+        flops = per_iteration[name not in ("notebook", "ours, stock layers")]
+        report["achieved_gflops"][name] = round(flops / seconds / 1e9, 1)
+        report["fraction_of_float32_peak"][name] = round(flops / seconds / 1e9 / peak32, 3)
     return report
 
 
@@ -358,15 +248,15 @@ def child_main(argv: list[str]) -> None:
     out: dict = {}
     if kind == "ours":
         folder, cache_dir, res = Path(argv[1]), Path(argv[2]), int(argv[3])
-        from dcgan_faces.data import cache_paths, open_folder
+        from dcgan_faces.data import open_dataset
 
-        dataset = open_folder(folder, cache_dir, res, log=lambda m: None)
+        dataset = open_dataset(str(folder), cache_dir, res, log=lambda m: None)
         out["seconds"] = time.perf_counter() - started
         out["images"] = len(dataset.images)
-        out["cache_bytes"] = cache_paths(cache_dir, res)[0].stat().st_size
+        out["cache_bytes"] = dataset.cache_path.stat().st_size
         del dataset
         again = time.perf_counter()
-        dataset = open_folder(folder, cache_dir, res, log=lambda m: None)
+        dataset = open_dataset(str(folder), cache_dir, res, log=lambda m: None)
         out["reopen_seconds"] = time.perf_counter() - again
     elif kind == "notebook":
         folder, res = Path(argv[1]), int(argv[2])
@@ -500,14 +390,15 @@ def table(report: dict) -> str:
     lines = []
     train = report.get("training")
     if train:
-        lines.append(f"training {train['res']} px, batch {train['batch_size']} (median of {train['rounds']} rounds)")
+        lines.append(f"training {train['res']} px, batch {train['batch_size']} (median of {train['rounds']} rounds; "
+                     f"auto chose {train['auto_precision']['policy']})")
         for name, v in train["loops"].items():
-            extra = f"  ×{v['ratio_over_ours']} vs ours" if "ratio_over_ours" in v else ""
-            lines.append(f"  {name:24s} {v['steps_per_s']:7.3f} steps/s {v['images_per_s']:8.1f} img/s{extra}")
-        lines.append(f"  ours / notebook: ×{train['ratio_ours_over_notebook']}")
+            lines.append(f"  {name:20s} {v['seconds_per_iteration']:7.3f} s/it {v['images_per_s']:7.1f} img/s  "
+                         f"×{v['ratio_over_notebook']} vs notebook  {train['flops']['achieved_gflops'][name]} GFLOP/s")
         f = train["flops"]
-        lines.append(f"  {f['gflop_per_iteration']} GFLOP/iteration; ours {f['achieved_gflops_ours']} GFLOP/s of "
-                     f"peak conv {f['peak_conv3x3_gflops_float32']} (bf16 {f['peak_conv3x3_gflops_bfloat16']})")
+        lines.append(f"  GFLOP per iteration: stock {f['gflop_per_iteration']['stock']}, folded "
+                     f"{f['gflop_per_iteration']['folded']}; measured conv peak {f['peak_conv3x3_gflops_float32']} "
+                     "GFLOP/s (float32)")
     prep = report.get("preprocessing")
     if prep:
         if "skipped" in prep:
@@ -531,11 +422,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--res", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per loop, split over the rounds")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default="", help=f"comma-separated, from {', '.join(KNOWN_VARIANTS)}; "
-                        "'+' combines, e.g. bf16+fused")
+    parser.add_argument("--steps", type=int, default=24, help="timed steps per loop, split over the rounds")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--threads", default=None, help="INTRA,INTER op threads for TensorFlow")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--skip-prep", action="store_true")
@@ -544,9 +433,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--big-images", type=int, default=200_000)
     parser.add_argument("--faces", default=str(DEFAULT_FACES))
     parser.add_argument("--json-only", action="store_true")
-    args = parser.parse_args(argv)
-    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,5 @@
 """The faster layers compute the notebook's functions: same weights, same outputs, same gradients."""
 
-import functools
 import subprocess
 import sys
 
@@ -117,17 +116,13 @@ def test_mixed_bfloat16_fast_generator_matches_the_stock_one():
     assert difference.max() < 0.05  # bfloat16 keeps 8 bits: the two sum in different orders
 
 
-def test_a_checkpoint_of_the_stock_layers_resumes_into_the_fast_ones(tmp_path, monkeypatch):
+def test_a_checkpoint_of_the_stock_layers_resumes_into_the_fast_ones(tmp_path):
     images = RNG.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     config = TrainConfig(res=32, batch_size=4, ema=0.9)
-    stock_builders = (functools.partial(models.build_generator, fast=False),
-                      functools.partial(models.build_discriminator, fast=False))
-    with monkeypatch.context() as patch:
-        patch.setitem(models.ARCHITECTURES, "notebook", stock_builders)
-        stock = make_trainer(config, images)
-        for _ in range(2):
-            stock.step()
-        path = checkpoint.save(tmp_path, stock.gan, {"iteration": stock.iteration})
+    stock = make_trainer(config, images, fast=False)
+    for _ in range(2):
+        stock.step()
+    path = checkpoint.save(tmp_path, stock.gan, {"iteration": stock.iteration})
     fast = make_trainer(config, images)
     assert any(isinstance(layer, fast_layers.UpsampleConv2D) for layer in fast.gan.generator.layers)
     checkpoint.restore(fast.gan, checkpoint.read(path)[1])

@@ -1,0 +1,94 @@
+"""A newcomer's first hour: a quiet start, progress without a terminal, console commands, one-line errors."""
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dcgan_faces import cli, quiet
+from tests.conftest import train_quietly
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _train(face_folder, tmp_path, *extra):
+    return train_quietly(["--res", "16", "--batch-size", "4", "--data", str(face_folder), "--cache-dir",
+                          str(tmp_path / "cache"), "--out", str(tmp_path / "run"), *extra])
+
+
+def test_our_first_line_is_the_first_line_even_when_tensorflow_would_log(face_folder, tmp_path):
+    command = [sys.executable, "-m", "dcgan_faces.train", "--res", "16", "--steps", "1", "--batch-size", "4",
+               "--data", str(face_folder), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0", "PYTHONPATH": str(ROOT)}
+    env.pop(quiet.VERBOSE_ENV, None)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = (done.stderr + done.stdout).splitlines()[0]
+    assert first.startswith("precision "), first
+
+
+def test_the_quiet_import_drops_known_noise_and_keeps_real_errors():
+    captured = "\n".join([
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:17 123 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use ...",
+        "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with ...",
+        "E0000 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting to register factory for plugin",
+        "ImportError: libcudart.so.12: cannot open shared object file",
+    ])
+    assert quiet.kept_lines(captured) == ["ImportError: libcudart.so.12: cannot open shared object file"]
+
+
+def test_without_a_terminal_each_grid_gets_a_plain_progress_line(face_folder, tmp_path, capsys):
+    assert _train(face_folder, tmp_path, "--steps", "8", "--save-every", "4") == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("iteration ")]
+    assert [line.split()[1] for line in lines] == ["4/8", "8/8"]
+    assert "images/s, ETA" in lines[0] and "d_loss" in lines[0] and "g_acc" in lines[0]
+    assert "grid " + str(tmp_path / "run/previews/iter-00000004.png") in lines[0]
+    forecast = next(line for line in out.splitlines() if " s per iteration (" in line)
+    assert "the 2 iterations to go take about" in forecast  # after 1 + 5 timed iterations
+
+
+def test_on_a_terminal_a_progress_bar_replaces_the_lines(face_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert _train(face_folder, tmp_path, "--steps", "4", "--save-every", "2") == 0
+    captured = capsys.readouterr()
+    assert "4/4" in captured.err and ("it/s" in captured.err or "s/it" in captured.err)
+    assert not [line for line in captured.out.splitlines() if line.startswith("iteration ")]
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_every_tool_is_a_console_command_whose_help_shows_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "Example: python -m dcgan_faces." + command in text
+    assert importlib.import_module(f"dcgan_faces.{command}").main  # what `dcgan-faces COMMAND` calls
+
+
+def test_the_console_command_lists_the_tools_and_refuses_others_in_one_line(capsys):
+    assert cli.main(["--help"]) == 0
+    usage = capsys.readouterr().out
+    assert all(f"  {command} " in usage for command in cli.COMMANDS)
+    assert cli.main(["trian"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'trian'" in err
+    setup = (ROOT / "setup.py").read_text()
+    assert '"dcgan-faces=dcgan_faces.cli:main"' in setup
+
+
+@pytest.mark.skipif(shutil.which("dcgan-faces") is None, reason="the package is not installed with its scripts")
+def test_the_installed_command_runs():
+    done = subprocess.run(["dcgan-faces", "plots", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Example: python -m dcgan_faces.plots" in done.stdout
+
+
+def test_plots_and_gif_movies_need_no_extra():
+    setup = (ROOT / "setup.py").read_text()
+    plain = setup[setup.index("install_requires="):setup.index("entry_points=")]
+    assert "matplotlib" in plain and "pillow" in plain  # plots.png; GIFs are written by Pillow
