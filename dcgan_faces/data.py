@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import warnings
 import zipfile
 from collections import Counter
@@ -69,26 +68,35 @@ def find_images(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
     followed (no loops); a broken link stays in the list and is counted as unreadable when decoded.
     """
     excluded = {Path(p).resolve() for p in exclude}
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if (Path(root) / d).resolve() not in excluded
-                         and not _is_output_folder(Path(root) / d))
-        found.extend(path for path in (Path(root, f) for f in sorted(files))
-                     if not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES | {""}
-                     and not _is_special(path))
+    found, folders = [], [Path(folder)]
+    while folders:
+        with os.scandir(folders.pop()) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                if path.resolve() not in excluded and not _is_output_folder(path):
+                    subfolders.append(path)
+            elif not entry.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES | {""} \
+                    and _regular_or_broken(entry):
+                found.append(path)
+        folders.extend(reversed(subfolders))  # depth first, in name order
     return found
+
+
+def _regular_or_broken(entry: os.DirEntry) -> bool:
+    """A regular file (links followed), or a link to nothing or a loop: kept, to be counted as unreadable.
+    A FIFO, socket or device, or a link to one, is not."""
+    try:
+        return entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path))
+    except OSError:  # a link loop
+        return True
 
 
 def _is_output_folder(folder: Path) -> bool:
     """A run folder (config.json beside previews/) or a cache folder (its marker file)."""
     return ((folder / "config.json").is_file() and (folder / "previews").is_dir()) or (folder / cache.MARKER).exists()
-
-
-def _is_special(path: Path) -> bool:
-    try:
-        return not stat.S_ISREG(path.stat().st_mode)
-    except OSError:  # a broken link or a link loop
-        return False
 
 
 def shown(path: Path) -> str:
@@ -176,13 +184,17 @@ def _stat(path: Path) -> tuple[int, int]:
     return info.st_size, info.st_mtime_ns
 
 
-def _tail(path: Path) -> bytes:
+def _tail(path: Path, size: int) -> bytes:
     try:
-        with open(path, "rb") as file:
-            file.seek(max(0, file.seek(0, os.SEEK_END) - TAIL_BYTES))
-            return file.read(TAIL_BYTES)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return b""
+    try:
+        return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def folder_fingerprint(folder: Path, files: list[Path], with_content: bool | None = None) -> dict:
@@ -201,7 +213,7 @@ def folder_fingerprint(folder: Path, files: list[Path], with_content: bool | Non
         sizes, newest = sizes + size, max(newest, mtime)
         digest.update(os.fsencode(path.relative_to(folder)) + b"\0" + f"{size} {mtime}".encode() + b"\0")
         if content:
-            digest.update(hashlib.sha1(_tail(path)).digest())
+            digest.update(hashlib.sha1(_tail(path, size)).digest())
     return {"files": len(files), "bytes": sizes, "newest_mtime_ns": newest, "fingerprint": digest.hexdigest()}
 
 

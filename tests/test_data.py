@@ -170,6 +170,7 @@ def test_run_folders_caches_and_special_files_inside_the_data_folder_are_not_ima
     (face_folder / "data_cache" / cache.MARKER).touch()
     Image.new("RGB", (40, 40)).save(face_folder / "data_cache" / "stray.png")
     os.mkfifo(face_folder / "pipe.jpg")  # opening a FIFO would wait forever
+    os.symlink(face_folder / "pipe.jpg", face_folder / "link_to_pipe.jpg")
     found = data.find_images(face_folder)
     assert len(found) == 24 and all("runs" not in p.parts and "data_cache" not in p.parts for p in found)
     assert len(_open(face_folder, face_folder / "data_cache").images) == 24
