@@ -93,16 +93,12 @@ def resolve_run(request: Request, choose_precision: Callable[[TrainConfig], str]
     run = RunFolder(request.out or default_out(given.get("data"), settings.get("res", TrainConfig.res)))
     if request.fresh:
         refuse_to_move(run)
-        config = TrainConfig(**{"data": None, **settings})  # None: ./face_images if there, else the demo faces
-        return Plan(dataclasses.replace(config, precision=choose_precision(config)), run, epochs=request.epochs,
-                    fresh=True)
+        return Plan(new_config(settings, choose_precision), run, epochs=request.epochs, fresh=True)
     damaged: list[Path] = []
     resumed = find_checkpoint(request.resume, run, log, damaged)
     if resumed is None:
         refuse_to_start_over(run, damaged)
-        config = TrainConfig(**{"data": None, **settings})
-        return Plan(dataclasses.replace(config, precision=choose_precision(config)), run, epochs=request.epochs,
-                    damaged=damaged)
+        return Plan(new_config(settings, choose_precision), run, epochs=request.epochs, damaged=damaged)
     if request.resume is not None:
         refuse_other_run(run, resumed)
     saved = TrainConfig.from_dict(resumed.state["config"])
@@ -117,6 +113,12 @@ def resolve_run(request: Request, choose_precision: Callable[[TrainConfig], str]
     if "data" not in request.given:
         refuse_gone_data(config)
     return Plan(config, run, resumed, changes, epochs=request.epochs, damaged=damaged)
+
+
+def new_config(settings: dict, choose_precision: Callable[[TrainConfig], str]) -> TrainConfig:
+    """A new run's config; data None means ./face_images if it holds images, else the demo faces."""
+    config = TrainConfig(**{"data": None, **settings})
+    return dataclasses.replace(config, precision=choose_precision(config))
 
 
 def new_run_settings(given: dict) -> dict:

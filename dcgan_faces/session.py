@@ -37,14 +37,14 @@ class Session:
     """Trains `trainer` up to config.steps; `chief`: this process writes the run's files."""
 
     def __init__(self, config: TrainConfig, run: RunFolder, trainer: Trainer, dataset: Dataset,
-                 seconds: float = 0.0, chief: bool = True, run_id: str | None = None, progress: Progress | None = None):
+                 seconds: float = 0.0, chief: bool = True, run_id: str | None = None):
         self.config, self.run_folder, self.trainer, self.dataset = config, run, trainer, dataset
         self.images = dataset.images
         self.seconds, self.run_id = seconds, run_id
         self.rollbacks = 0
         self.preview_seeds = preview_seeds(config)
         self.metrics = MetricsLog()
-        self.progress = progress or Progress(config.save_every)
+        self.progress = Progress(config.save_every)
         self.writers: list[Writer] = [self.progress]
         self.generator_writer: SavedGenerator | None = None
         if chief:
