@@ -74,6 +74,14 @@ def candidate_config(name: str, seed: int, res: int, data: str) -> TrainConfig:
     return TrainConfig(**recipe_settings({"precision": "float32", **settings}))
 
 
+def started(config: TrainConfig, images: np.ndarray):
+    """A Trainer as the train command makes one: the seed and dtype policy of its config set first."""
+    from dcgan_faces.trainer import Trainer, set_process_state
+
+    set_process_state(config)
+    return Trainer(config, images)
+
+
 def open_images(args) -> np.ndarray:
     from dcgan_faces.data import open_dataset
 
@@ -92,10 +100,8 @@ def set_threads(threads: int) -> None:
 
 def measure_speed(args) -> dict:
     """Steps/s of each candidate: warm-up, then interleaved rounds of --speed-steps steps each; medians."""
-    from dcgan_faces.trainer import Trainer
-
     images = open_images(args)
-    trainers = {name: Trainer(candidate_config(name, 0, args.res, str(args.data)), images)
+    trainers = {name: started(candidate_config(name, 0, args.res, str(args.data)), images)
                 for name in args.candidates}
     for trainer in trainers.values():
         for _ in range(3):
@@ -132,11 +138,10 @@ def train_one(name: str, seed: int, args, speed: dict, images: np.ndarray) -> di
     from dcgan_faces.evaluate import evaluate_generator
     from dcgan_faces.generate import generate_images, latents
     from dcgan_faces.preview import image_grid
-    from dcgan_faces.trainer import Trainer
 
     config = candidate_config(name, seed, args.res, str(args.data))
     targets = budgets(name, args.iterations, speed)
-    trainer = Trainer(config, images)
+    trainer = started(config, images)
     result = {"candidate": name, "seed": seed, "changes": CANDIDATES[name], "res": args.res,
               "eval_images": args.eval_images, "budgets": {}}
     seconds = 0.0
@@ -145,9 +150,8 @@ def train_one(name: str, seed: int, args, speed: dict, images: np.ndarray) -> di
         while trainer.iteration < steps:
             trainer.step()
         seconds += time.perf_counter() - start
-        generator = trainer.gan.output_generator
-        figures = evaluate_generator(generator, images, args.eval_images, seed=0)
-        faces = generate_images(generator, latents(config.seed_size, GRID_ROWS * GRID_COLS, seed=GRID_SEED))
+        figures = evaluate_generator(trainer.generate, images, args.eval_images, config.seed_size, seed=0)
+        faces = generate_images(trainer.generate, latents(config.seed_size, GRID_ROWS * GRID_COLS, seed=GRID_SEED))
         grid = image_grid(faces, GRID_ROWS, GRID_COLS, margin=2)
         grid.save(args.out / "grids" / f"{name}-seed{seed}-{budget}.png")
         result["budgets"][budget] = {"iterations": steps, "train_seconds": round(seconds, 1),
