@@ -7,8 +7,11 @@ slow mounts, the same last bytes of every file) and the same settings.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
+import threading
 import warnings
 import zipfile
 from collections import Counter
@@ -166,12 +169,35 @@ def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Itera
     if len(files) < SERIAL_BELOW or workers == 1:
         yield from map(_decode, jobs)
         return
-    # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    pool = None
     try:
-        yield from pool.map(_decode, jobs, chunksize=32)
+        with _signals_held():
+            # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
+            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+            results = pool.map(_decode, jobs, chunksize=32)
+        yield from results
     finally:  # on an interrupt, drop the queued work instead of decoding it all first
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM held back while the decoding workers start (an interrupt in the middle would cut a
+    worker's start-up data short, and it would print a traceback), then delivered as they came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 # ------------------------------------------------------------------------------------------ fingerprints
