@@ -54,6 +54,10 @@ class RunLock:
         self._thread.start()
         return message
 
+    def follow(self, folder: Path) -> None:
+        """The folder (with this lock in it) was renamed to `folder`."""
+        self.path = Path(folder) / NAME
+
     def release(self) -> None:
         self._stop.set()
         try:

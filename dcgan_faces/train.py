@@ -123,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 def start(args: argparse.Namespace):
     """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start."""
     from dcgan_faces import distribute, drive, precision
-    from dcgan_faces.lock import LockedError, RunLock
-    from dcgan_faces.resolve import Request, SetupError, resolve_run
+    from dcgan_faces.resolve import Request, resolve_run
 
     choices = []
 
@@ -140,21 +139,11 @@ def start(args: argparse.Namespace):
         print(dry_run_report(plan, args.cache_dir))
         return None
     chief = distribute.is_chief(plan.config.strategy)
-    run = plan.run
-    lock = RunLock(run.path) if chief else None
+    lock = None
     if chief:
-        if drive.in_colab() and not drive.is_slow_mount(run.path):
+        if drive.in_colab() and not drive.is_slow_mount(plan.run.path):
             print(drive.colab_advice())
-        _check_writable(run.path)
-        try:
-            taken_over = lock.acquire()
-        except LockedError as error:
-            raise SetupError(str(error)) from None
-        except OSError as error:
-            raise SetupError(f"--out {run.path}: cannot write there ({error.strerror or error}); free some space "
-                             "or pick another --out") from None
-        if taken_over:
-            print(taken_over)
+        lock = _own(plan.run, plan.fresh)
     try:
         return _start_locked(args, plan, chief), lock
     except BaseException:
@@ -163,19 +152,48 @@ def start(args: argparse.Namespace):
         raise
 
 
+def _own(run, fresh: bool):
+    """The lock of the run folder, after (with --fresh) moving the earlier run aside under its own lock."""
+    from dcgan_faces.lock import RunLock
+    from dcgan_faces.resolve import move_aside
+
+    if fresh and run.is_run():
+        earlier = RunLock(run.path)
+        _acquire(earlier, run.path)  # nobody trains there while it moves
+        moved = move_aside(run)
+        earlier.follow(moved)
+        earlier.release()
+        print(f"--fresh: moved the earlier run to {moved}")
+    _check_writable(run.path)
+    lock = RunLock(run.path)
+    _acquire(lock, run.path)
+    return lock
+
+
+def _acquire(lock, folder: Path) -> None:
+    from dcgan_faces.lock import LockedError
+    from dcgan_faces.resolve import SetupError
+
+    try:
+        taken_over = lock.acquire()
+    except LockedError as error:
+        raise SetupError(str(error)) from None
+    except OSError as error:
+        raise SetupError(f"--out {folder}: cannot write there ({error.strerror or error}); free some space or pick "
+                         "another --out") from None
+    if taken_over:
+        print(taken_over)
+
+
 def _start_locked(args: argparse.Namespace, plan, chief: bool):
     from dcgan_faces import checkpoint, distribute
     from dcgan_faces.atomic import remove_stale
     from dcgan_faces.data import DataError, open_dataset
-    from dcgan_faces.resolve import SetupError, move_aside
+    from dcgan_faces.resolve import SetupError
     from dcgan_faces.session import Session
     from dcgan_faces.trainer import Trainer, set_process_state
 
     run = plan.run
-    if plan.fresh and chief:
-        moved = move_aside(run)
-        if moved:
-            print(f"--fresh: moved the earlier run to {moved}")
     for folder in (run.path, run.checkpoints, run.previews):
         remove_stale(folder)
     if plan.damaged and chief:

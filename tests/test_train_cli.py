@@ -82,11 +82,22 @@ def test_conflicting_settings_on_resume_are_refused(face_folder, tmp_path, capsy
     assert "--seed-size 50" in error and "(the run has 100)" in error and "--fresh" in error
 
 
-def test_fresh_moves_the_earlier_run_aside(face_folder, tmp_path):
+def test_fresh_moves_the_earlier_run_aside_under_its_lock(face_folder, tmp_path, monkeypatch):
+    from dcgan_faces import lock
+    from dcgan_faces.trainer import Trainer
+
     assert run_train(face_folder, tmp_path, "--steps", "2") == 0
+    held, real_step = [], Trainer.step
+
+    def step(self):  # while the new run trains, its own folder is locked
+        held.append((tmp_path / "run" / lock.NAME).exists())
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "step", step)
     assert run_train(face_folder, tmp_path, "--steps", "2", "--fresh") == 0
     moved = [p for p in tmp_path.iterdir() if p.name.startswith("run-")]
     assert len(moved) == 1 and (moved[0] / "generator.keras").exists()
+    assert held == [True, True] and not (moved[0] / lock.NAME).exists() and not (tmp_path / "run" / lock.NAME).exists()
 
 
 def test_damaged_newest_checkpoint_falls_back_to_the_previous_one_and_is_set_aside(face_folder, tmp_path, capsys):
