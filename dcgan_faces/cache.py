@@ -133,8 +133,9 @@ def _short(value) -> str:
 class Check:
     """The full checksum check of a large cache, run in a background thread while training starts."""
 
-    def __init__(self, files: CacheFiles):
-        self.files = files
+    def __init__(self, files: CacheFiles, opened: Path | None = None):
+        """`opened`: the file training reads, when it is a local copy of files.tensor."""
+        self.files, self.opened = files, opened or files.tensor
         self.problem: str | None = None
         manifest = files.read_manifest() or {}
         self.thread = threading.Thread(target=self._run, args=(manifest.get("crc32", []),), daemon=True)
@@ -142,7 +143,7 @@ class Check:
 
     def _run(self, sums: list[int]) -> None:
         try:
-            bad = first_bad_block(self.files.tensor, sums)
+            bad = first_bad_block(self.opened, sums)
         except OSError as error:
             bad, why = -1, str(error)
         else:

@@ -420,10 +420,10 @@ def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3,
     from dcgan_faces.drive import local_copy
 
     manifest = source.files.read_manifest() or {}
-    large = source.files.tensor.stat().st_size > cache.FULL_CHECK_UP_TO and reason is None
-    images = np.load(local_copy(source.files.tensor), mmap_mode="r")
-    return Dataset(images, source.key, source.files.tensor, manifest.get("skipped", {}), source.fingerprint,
-                   cache.Check(source.files) if large else None)
+    opened = local_copy(source.files.tensor)
+    large = opened.stat().st_size > cache.FULL_CHECK_UP_TO and reason is None  # a new build was checked whole
+    return Dataset(np.load(opened, mmap_mode="r"), source.key, source.files.tensor, manifest.get("skipped", {}),
+                   source.fingerprint, cache.Check(source.files, opened) if large else None)
 
 
 def describe_source(data: str | None, cache_dir: Path, res: int, channels: int = 3, min_size: int = 0,
