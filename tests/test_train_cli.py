@@ -237,3 +237,19 @@ def test_a_bad_flag_is_one_line_pointing_at_help():
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "--res" in done.stderr and "--help" in done.stderr
+
+
+def test_a_run_whose_checkpoints_are_all_damaged_is_neither_restarted_nor_cut(face_folder, tmp_path, capsys):
+    assert run_train(face_folder, tmp_path, "--steps", "4") == 0
+    run = tmp_path / "run"
+    for path in (run / "checkpoints").glob("ckpt-*.npz"):
+        path.write_bytes(path.read_bytes()[:300])  # a Drive sync cut them all short
+    before = {p: p.read_bytes() for p in [run / "metrics.jsonl", *run.glob("previews/*.png"), run / "generator.keras"]}
+    capsys.readouterr()
+    assert run_train(face_folder, tmp_path, "--steps", "8") == 2
+    error = capsys.readouterr().err
+    assert "logged up to iteration 4 but its 2 checkpoint(s) are damaged; pass --fresh" in error
+    assert all(path.read_bytes() == content for path, content in before.items()), "nothing of the run changed"
+    assert run_train(face_folder, tmp_path, "--steps", "2", "--fresh") == 0
+    moved = next(p for p in tmp_path.iterdir() if p.name.startswith("run-"))
+    assert (moved / "metrics.jsonl").read_bytes() == before[run / "metrics.jsonl"]
