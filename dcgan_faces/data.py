@@ -211,12 +211,16 @@ def _stat(path: Path) -> tuple[int, int]:
 
 
 def _tail(path: Path, size: int) -> bytes:
+    """The last TAIL_BYTES of the file (one system call where there is pread)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return b""
     try:
-        return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
+        if hasattr(os, "pread"):
+            return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
+        os.lseek(fd, max(0, size - TAIL_BYTES), os.SEEK_SET)
+        return os.read(fd, TAIL_BYTES)
     except OSError:
         return b""
     finally:
