@@ -1,3 +1,3 @@
 """dcgan_faces: train a DCGAN that makes faces, with Keras 3 on TensorFlow."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
