@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,8 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 def small_disk(folder: Path, size: str, read_only: bool = False):
     """A tmpfs of `size` at `folder` (a real full disk); the test is skipped where it cannot be mounted."""
     folder.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command here to make a small file system")
     options = f"size={size}" + (",ro" if read_only else "")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
     if done.returncode:
@@ -156,8 +159,6 @@ def test_a_checkpoint_that_lies_is_set_aside_and_resume_of_it_refused(face_folde
 
 
 def test_movie_skips_a_truncated_grid(tiny_run, tmp_path, capsys):
-    import shutil
-
     run = shutil.copytree(tiny_run, tmp_path / "run")
     damaged = sorted((run / "previews").glob("iter-*.png"))[1]
     damaged.write_bytes(damaged.read_bytes()[:100])
