@@ -190,7 +190,8 @@ def summarise(values: list[float]) -> dict:
 
 def report(args) -> dict:
     rows = [json.loads(p.read_text()) for p in sorted((args.out / "results").glob("*.json"))]
-    speed = json.loads((args.out / "speed.json").read_text())
+    speed_file = args.out / "speed.json"  # absent where only equal iterations were compared
+    speed = json.loads(speed_file.read_text()) if speed_file.exists() else {"ratio_to_notebook": {}}
     names = [name for name in CANDIDATES if any(row["candidate"] == name for row in rows)]
     table = {}
     for name in names:
