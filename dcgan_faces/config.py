@@ -86,9 +86,9 @@ class TrainConfig:
                             "are upscaled)", type=types.non_negative_int)
     on_nan: str = setting("stop", CHANGEABLE, "when a loss turns NaN/inf: stop, or reload the last checkpoint "
                           "with halved learning rates and go on (at most 3 times)", choices=("stop", "rollback"))
-    precision: str = setting("auto", FIXED, "auto: mixed_float16 on a GPU; on a CPU mixed_bfloat16 only where "
-                             "it measures clearly faster than float32 at start-up. D's output and the losses "
-                             "stay float32 in every mode",
+    precision: str = setting("auto", FIXED, "auto: mixed_float16 on a GPU, float32 on a CPU (bfloat16 "
+                             "trained worse faces at equal length). D's output and the losses stay float32 in "
+                             "every mode",
                              choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
     eval_every: int = setting(0, CHANGEABLE, "iterations between SWD and face-rate evaluations, logged in "
                               "metrics.jsonl (0: never; needs the [metrics] extra)", type=types.non_negative_int)

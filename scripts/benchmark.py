@@ -131,7 +131,7 @@ def contestants(args, images: np.ndarray) -> tuple[dict, dict]:
     loops = {"notebook": NotebookLoop(config, images), "ours, stock layers": trainer(config, fast=False),
              "ours, float32": trainer(config), "ours, auto": trainer(auto)}
     set_process_state(config)
-    return loops, {"policy": choice.policy, "reason": choice.reason, "probe_seconds": choice.seconds}
+    return loops, {"policy": choice.policy, "reason": choice.reason}
 
 
 def bench_training(args) -> dict:
