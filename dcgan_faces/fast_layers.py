@@ -3,7 +3,9 @@
 On a CPU the notebook's models spend most of their time in kernels that do more work than the function
 needs, or do it in a badly blocked way (measured in scripts/benchmark.py):
 - `UpsampleConv2D`: nearest ×2 upsampling followed by a 3×3 convolution is one stride-2 transposed
-  convolution with a folded 4×4 kernel: 16 multiply-adds per output value instead of 36.
+  convolution with a folded 4×4 kernel: 4 multiply-adds per output value and input channel instead of 9. The
+  forward pass runs it as four 2×2 convolutions of the input, one per output phase, interleaved; the
+  backward pass as the transposed convolution's gradients.
 - `Conv2D`: TensorFlow's input gradient of a stride-1 convolution (Conv2DBackpropInput) runs at a
   quarter of the speed of the equal forward convolution with the flipped kernel; with 8 or fewer output
   channels (the generator's RGB layer) every pass runs as one matrix product instead.
