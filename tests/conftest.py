@@ -53,6 +53,13 @@ def train_quietly(argv: list[str]) -> int:
             signal.signal(sig, handler)
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs the trained `tiny_run` is slow, like one that trains a model itself."""
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def face_folder(tmp_path):
     return draw_faces(tmp_path / "faces")

@@ -139,6 +139,7 @@ def _train(face_folder, tmp_path, *extra):
                        "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"), *extra])
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_outputs_keeps_the_previous_files(face_folder, tmp_path, monkeypatch, capsys):
     assert _train(face_folder, tmp_path, "--steps", "2") == 0
     checkpoints = tmp_path / "run/checkpoints"
@@ -167,6 +168,7 @@ def _nan_at(iteration, times=1):
     return step
 
 
+@pytest.mark.slow
 def test_divergence_stops_keeping_the_last_good_checkpoint(face_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(Trainer, "step", _nan_at(3))
     assert _train(face_folder, tmp_path, "--steps", "6") == session.DIVERGED_EXIT
@@ -186,6 +188,7 @@ def _learning_rates(run):
                  for group in ("g_optimizer", "d_optimizer"))
 
 
+@pytest.mark.slow
 def test_rollback_halves_both_learning_rates_and_the_same_command_still_resumes(face_folder, tmp_path, monkeypatch,
                                                                                capsys):
     flags = ["--on-nan", "rollback", "--recipe", "notebook", "--lr-g", "1e-4", "--lr-d", "4e-4"]

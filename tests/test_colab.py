@@ -82,6 +82,7 @@ def test_a_failed_copy_to_the_mount_never_leaves_a_half_checkpoint(tmp_path, mon
     assert checkpoint.read_latest(folder)[1]["iteration"] == 100
 
 
+@pytest.mark.slow
 def test_colab_advice_is_printed_when_running_on_colab(monkeypatch, capsys, face_folder, tmp_path):
     from dcgan_faces import train
 

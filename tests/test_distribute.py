@@ -31,6 +31,7 @@ def mirrored(tmp_path_factory):
     return _result(done.stdout)
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_trains_like_one_device(mirrored):
     assert mirrored["replicas"] == 2 and mirrored["global_batch"] == 4  # --batch-size 2 per replica
     assert all(np.isfinite(list(row.values())).all() for row in mirrored["losses"])
@@ -63,6 +64,7 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_train_and_only_the_chief_writes(tmp_path):
     faces = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
     np.save(tmp_path / "faces.npy", faces)

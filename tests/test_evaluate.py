@@ -23,6 +23,7 @@ def finite_numbers(result: dict) -> bool:
     return all(math.isfinite(v) for v in [*numbers, *result["swd_levels"].values()])
 
 
+@pytest.mark.slow
 def test_run_folder_evaluated_against_its_own_data(tiny_run, tmp_path, capsys):
     assert main(["--model", str(tiny_run), "--n", "8", "--cache-dir", str(tmp_path / "cache")]) == 0
     result = json.loads(capsys.readouterr().out)  # progress lines go to stderr: stdout is pure JSON

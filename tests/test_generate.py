@@ -147,6 +147,7 @@ def test_bad_seeds_are_one_line_and_exit_2(args, tiny_run, capsys):
     (["--n", "1000000"], "--individual"),
     (["--preview", "--model", "FILE"], "--preview needs a run folder"),
 ])
+@pytest.mark.slow
 def test_impossible_requests_are_one_line_and_exit_2(args, words, tiny_run, capsys):
     args = [str(tiny_run / "generator.keras") if a == "FILE" else a for a in args]
     assert main(["--model", str(tiny_run), *args]) == 2

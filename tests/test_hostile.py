@@ -66,6 +66,7 @@ def test_space_that_the_disk_only_claims_to_have_is_still_a_clean_error(tmp_path
         assert _temporaries(disk) == []
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_training_keeps_every_earlier_file(face_folder, tmp_path, capsys):
     with small_disk(tmp_path / "disk", "64m") as disk:
         out = disk / "run"
@@ -105,6 +106,7 @@ def test_a_cache_dir_that_cannot_be_created_is_one_line(face_folder, tmp_path, c
         assert err.count("\n") == 1 and "--cache-dir" in err and "Read-only" in err
 
 
+@pytest.mark.slow
 def test_sigterm_while_caching_unwinds_and_leaves_no_temporary_file(tmp_path):
     folder = tmp_path / "faces"
     folder.mkdir()
@@ -147,6 +149,7 @@ def test_data_that_lies_about_its_type_is_one_line(lie, tmp_path, capsys):
     assert err.count("\n") == 1 and lie in err and "not a readable .npy/.npz array" in err
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_lies_is_set_aside_and_resume_of_it_refused(face_folder, tmp_path, capsys):
     assert _train(face_folder, tmp_path / "cache", tmp_path / "run", "--steps", "2") == 0
     liar = tmp_path / "run/checkpoints/ckpt-00000009.npz"

@@ -20,6 +20,7 @@ def _train(face_folder, tmp_path, *extra):
                           str(tmp_path / "cache"), "--out", str(tmp_path / "run"), *extra])
 
 
+@pytest.mark.slow
 def test_our_first_line_is_the_first_line_even_when_tensorflow_would_log(face_folder, tmp_path):
     command = [sys.executable, "-m", "dcgan_faces.train", "--res", "16", "--steps", "1", "--batch-size", "4",
                "--data", str(face_folder), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
@@ -42,6 +43,7 @@ def test_the_quiet_import_drops_known_noise_and_keeps_real_errors():
     assert quiet.kept_lines(captured) == ["ImportError: libcudart.so.12: cannot open shared object file"]
 
 
+@pytest.mark.slow
 def test_without_a_terminal_each_grid_gets_a_plain_progress_line(face_folder, tmp_path, capsys):
     assert _train(face_folder, tmp_path, "--steps", "8", "--save-every", "4") == 0
     out = capsys.readouterr().out
@@ -53,6 +55,7 @@ def test_without_a_terminal_each_grid_gets_a_plain_progress_line(face_folder, tm
     assert "the 2 iterations to go take about" in forecast  # after 1 + 5 timed iterations
 
 
+@pytest.mark.slow
 def test_on_a_terminal_a_progress_bar_replaces_the_lines(face_folder, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert _train(face_folder, tmp_path, "--steps", "4", "--save-every", "2") == 0

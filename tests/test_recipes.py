@@ -26,6 +26,7 @@ def _labels_seen(config, monkeypatch, steps=2):
     return seen
 
 
+@pytest.mark.slow
 def test_one_sided_label_smoothing_changes_only_the_real_labels(monkeypatch):
     seen = _labels_seen(TrainConfig(res=16, batch_size=4, label_smoothing=0.1), monkeypatch)
     real, fake, generator = (y for _, y in seen[:3])
@@ -34,6 +35,7 @@ def test_one_sided_label_smoothing_changes_only_the_real_labels(monkeypatch):
     np.testing.assert_array_equal(generator, 1.0)
 
 
+@pytest.mark.slow
 def test_label_noise_pushes_real_down_and_fake_up(monkeypatch):
     seen = _labels_seen(TrainConfig(res=16, batch_size=8, label_noise=0.15), monkeypatch)
     real, fake = seen[0][1], seen[1][1]
@@ -62,6 +64,7 @@ def test_least_squares_loss_is_what_d_minimises():
     assert loss == pytest.approx(float(np.mean((d.predict_on_batch(x) - 1) ** 2)), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_grayscale_outputs_and_grids(face_folder, tmp_path):
     flags = ["--res", "16", "--channels", "1", "--steps", "2", "--batch-size", "4", "--save-every", "2"]
     assert train.main([*flags, "--data", str(face_folder), "--cache-dir", str(tmp_path / "c"),
@@ -92,6 +95,7 @@ def test_npz_arrays_are_read_too(tmp_path):
     assert data.open_dataset(str(tmp_path / "mnist.npz"), tmp_path / "c", 28, channels=1).images.shape == (5, 28, 28, 1)
 
 
+@pytest.mark.slow
 def test_a_28px_grayscale_array_trains_at_its_own_size(tmp_path):
     digits = np.random.default_rng(2).integers(0, 256, (20, 28, 28), dtype=np.uint8)
     np.save(tmp_path / "digits.npy", digits)
@@ -101,6 +105,7 @@ def test_a_28px_grayscale_array_trains_at_its_own_size(tmp_path):
     assert generator.output.shape == (None, 28, 28, 1)
 
 
+@pytest.mark.slow
 def test_dcgan_architecture_trains_and_saves(face_folder, tmp_path):
     assert train.main(["--arch", "dcgan", "--res", "32", "--steps", "2", "--batch-size", "4", "--data",
                        str(face_folder), "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r")]) == 0
@@ -111,6 +116,7 @@ def test_dcgan_architecture_trains_and_saves(face_folder, tmp_path):
     assert any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in generator.layers)
 
 
+@pytest.mark.slow
 def test_options_survive_a_resume_and_cannot_silently_change(face_folder, tmp_path, capsys):
     base = ["--res", "16", "--batch-size", "4", "--save-every", "2", "--data", str(face_folder),
             "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r")]
@@ -125,6 +131,7 @@ def test_options_survive_a_resume_and_cannot_silently_change(face_folder, tmp_pa
     assert "--loss bce (the run has mse)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_float32_outputs_and_losses(precision):
     trainer = make_trainer(TrainConfig(res=16, batch_size=4, precision=precision), IMAGES16)

@@ -118,6 +118,7 @@ def test_average_follows_the_generator_weights():
         np.testing.assert_allclose(new.numpy(), 0.1 * old + 0.9 * current.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_trainer_shows_and_checkpoints_the_average(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
     trainer = make_trainer(TrainConfig(res=16, batch_size=4, arch="dcgan", ema=0.999), images)
@@ -142,6 +143,7 @@ def test_recipes_and_flags():
     assert notebook_arch["arch"] == "notebook" and "lr" not in notebook_arch, "the notebook's own lr then"
 
 
+@pytest.mark.slow
 def test_default_recipe_from_the_command_line_and_notebook_one_flag_away(face_folder, tmp_path, capsys):
     base = ["--res", "16", "--batch-size", "4", "--steps", "2", "--data", str(face_folder),
             "--cache-dir", str(tmp_path / "c")]

@@ -34,6 +34,7 @@ def test_help_says_what_an_epoch_is_and_how_to_get_the_notebook_schedule(capsys)
     assert "one pass over the cached images" in text and "SAVE_FREQ" in text
 
 
+@pytest.mark.slow
 def test_a_short_run_writes_grids_metrics_config_and_a_reloadable_generator(face_folder, tmp_path):
     assert run_train(face_folder, tmp_path, "--steps", "4") == 0
     run = tmp_path / "run"
@@ -51,6 +52,7 @@ def test_a_short_run_writes_grids_metrics_config_and_a_reloadable_generator(face
     assert generator.output.shape == (None, 32, 32, 3)
 
 
+@pytest.mark.slow
 def test_same_seed_previews_the_same_faces(face_folder, tmp_path):
     assert run_train(face_folder, tmp_path / "a", "--steps", "1", "--seed", "3") == 0
     assert run_train(face_folder, tmp_path / "b", "--steps", "1", "--seed", "3") == 0
@@ -58,6 +60,7 @@ def test_same_seed_previews_the_same_faces(face_folder, tmp_path):
     np.testing.assert_array_equal(first, np.asarray(Image.open(tmp_path / "b/run/previews/iter-00000000.png")))
 
 
+@pytest.mark.slow
 def test_rerunning_resumes_and_equals_an_uninterrupted_run(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path / "once", "--steps", "6") == 0
     assert run_train(face_folder, tmp_path / "twice", "--steps", "4") == 0
@@ -74,6 +77,7 @@ def test_rerunning_resumes_and_equals_an_uninterrupted_run(face_folder, tmp_path
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_conflicting_settings_on_resume_are_refused(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path, "--steps", "2") == 0
     capsys.readouterr()
@@ -82,6 +86,7 @@ def test_conflicting_settings_on_resume_are_refused(face_folder, tmp_path, capsy
     assert "--seed-size 50" in error and "(the run has 100)" in error and "--fresh" in error
 
 
+@pytest.mark.slow
 def test_fresh_moves_the_earlier_run_aside_under_its_lock(face_folder, tmp_path, monkeypatch):
     from dcgan_faces import lock
     from dcgan_faces.trainer import Trainer
@@ -100,6 +105,7 @@ def test_fresh_moves_the_earlier_run_aside_under_its_lock(face_folder, tmp_path,
     assert held == [True, True] and not (moved[0] / lock.NAME).exists() and not (tmp_path / "run" / lock.NAME).exists()
 
 
+@pytest.mark.slow
 def test_damaged_newest_checkpoint_falls_back_to_the_previous_one_and_is_set_aside(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path, "--steps", "4") == 0
     newest = tmp_path / "run/checkpoints/ckpt-00000004.npz"
@@ -139,6 +145,7 @@ def test_setup_errors_are_one_line_with_exit_code_2(face_folder, tmp_path, capsy
     assert "--data" in error and "no such folder" in error and error.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_that_resumes(face_folder, tmp_path, capsys):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "dcgan_faces.train", *TINY, "--steps", "100000", "--data", str(face_folder),
@@ -160,6 +167,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes(face_folder, tmp_path, capsys):
     assert f"resuming from iteration {stopped_at:,}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_training_draws_plots_logs_tensorboard_and_evaluates_when_asked(face_folder, tmp_path):
     assert run_train(face_folder, tmp_path, "--steps", "4", "--eval-every", "2", "--eval-images", "8") == 0
     run = tmp_path / "run"
@@ -173,6 +181,7 @@ def test_training_draws_plots_logs_tensorboard_and_evaluates_when_asked(face_fol
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_epochs_extend_a_resumed_run(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path, "--epochs", "1") == 0  # 24 images, batch 8: 3 iterations an epoch
     capsys.readouterr()
@@ -181,6 +190,7 @@ def test_epochs_extend_a_resumed_run(face_folder, tmp_path, capsys):
     assert "steps 3 → 6" in out and "resuming from iteration 3" in out and "done: 6 iterations" in out
 
 
+@pytest.mark.slow
 def test_dry_run_says_what_would_happen_and_writes_nothing(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path, "--steps", "2") == 0
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
@@ -195,6 +205,7 @@ def test_dry_run_says_what_would_happen_and_writes_nothing(face_folder, tmp_path
     assert "a new run" in capsys.readouterr().out and not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow
 def test_a_second_trainer_on_the_same_folder_is_refused_and_a_dead_ones_lock_taken_over(face_folder, tmp_path,
                                                                                       capsys):
     out = tmp_path / "run"
@@ -220,6 +231,7 @@ def test_a_second_trainer_on_the_same_folder_is_refused_and_a_dead_ones_lock_tak
     assert not (out / ".lock").exists()
 
 
+@pytest.mark.slow
 def test_temporary_files_of_killed_writers_are_cleared_at_the_next_start(face_folder, tmp_path):
     from dcgan_faces.atomic import HOST
 
@@ -239,6 +251,7 @@ def test_a_bad_flag_is_one_line_pointing_at_help():
     assert done.stderr.count("\n") == 1 and "--res" in done.stderr and "--help" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_run_whose_checkpoints_are_all_damaged_is_neither_restarted_nor_cut(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path, "--steps", "4") == 0
     run = tmp_path / "run"

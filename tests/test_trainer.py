@@ -30,6 +30,7 @@ def _changed(before, variables):
     return [not np.array_equal(old, v.numpy()) for old, v in zip(before, variables, strict=True)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
 def test_d_learns_on_d_steps_and_only_g_learns_on_combined_steps(images, monkeypatch, config):
     trainer = make_trainer(config, images)
@@ -69,6 +70,7 @@ def test_preview_seeds_are_fixed_by_the_seed():
     assert not np.array_equal(preview_seeds(CONFIG), preview_seeds(TrainConfig(seed=6)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", [CONFIG, CONFIGS["dcgan+options"]], ids=["notebook", "dcgan+options"])
 def test_resuming_from_a_checkpoint_gives_the_same_weights_as_not_stopping(images, tmp_path, config):
     straight = make_trainer(config, images)
