@@ -148,6 +148,8 @@ def prepare_for_distributed_input(gan, config, strategy) -> None:
     """
     import keras
 
+    from dcgan_faces import keras_hooks
+
     for model in (gan.generator, gan.discriminator):
         for layer in model.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -155,12 +157,7 @@ def prepare_for_distributed_input(gan, config, strategy) -> None:
     with strategy.scope():
         for model, x in ((gan.discriminator, np.zeros((1, config.res, config.res, config.channels), np.float32)),
                          (gan.combined, np.zeros((1, config.seed_size), np.float32))):
-            model._symbolic_build(data_batch=(x, np.zeros((1, 1), np.float32), None))
+            keras_hooks.symbolic_build(model, x, np.zeros((1, 1), np.float32))
     if is_multi_worker(strategy):
-        import tensorflow as tf
-
-        # Keras 3.15 reduces a multi-worker step's logs with strategy.reduce("MEAN", v, axis=0), which
-        # fails on the scalar logs of train_step; logs of shape (1,) reduce to the same scalar.
         for model in (gan.discriminator, gan.combined):
-            model.train_step = lambda data, step=model.train_step: {
-                name: tf.reshape(value, [1]) for name, value in step(data).items()}
+            keras_hooks.logs_of_shape_one(model)
