@@ -1,6 +1,7 @@
 """Argument types and the parser shared by the command-line tools: bad values fail at parse time, in one line.
 
-config.py declares every training setting's flag with these types, so they import config lazily.
+config.py declares every training setting's flag with these types (and the two that check a setting's own
+rules, a resolution and an augmentation policy).
 """
 
 from __future__ import annotations
@@ -62,30 +63,5 @@ def beta(text: str) -> float:
     return _from_zero_below(text, 1.0, "{text} is not in [0, 1): Adam's beta_1 is a decay (the notebook's is 0.5)")
 
 
-def resolution(text: str) -> int:
-    from dcgan_faces.config import upsampling_plan
-
-    value = int(text)
-    if value > MAX_RES:
-        raise argparse.ArgumentTypeError(f"{value} is too large: at most {MAX_RES} px")
-    try:
-        upsampling_plan(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--res {value} ")) from None
-    return value
-
-
 def ema_decay(text: str) -> float:
     return _from_zero_below(text, 1.0, "{text} is not in [0, 1): use e.g. 0.999, or 0 for no average")
-
-
-def augment_policy(text: str) -> str:
-    from dcgan_faces.config import parse_policy
-
-    if text == "none":
-        return ""
-    try:
-        return ",".join(parse_policy(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None
-

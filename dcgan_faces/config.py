@@ -27,6 +27,53 @@ DEFAULT_RECIPE = "default"
 DCGAN_LR = 2e-4  # Radford et al. 2015
 
 
+def parse_policy(text: str) -> tuple[str, ...]:
+    """--augment "color,translation" → ("color", "translation"); "" → (); ValueError naming an unknown part."""
+    parts = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in parts if part not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"--augment: unknown {', '.join(unknown)}; use a comma-separated subset of "
+                         f"{','.join(AUGMENTATIONS)}")
+    return parts
+
+
+def upsampling_plan(res: int) -> tuple[int, int]:
+    """(start size, number of 2× upsamplings) that grows a square from start to `res`.
+
+    The notebook starts at 4×4 and doubles. Other sizes start from the smallest square of at least 4 that
+    doubles into them: 28 = 7·2², 48 = 6·2³, 96 = 6·2⁴, 144 = 9·2⁴. At least two doublings are needed, so
+    every multiple of 4 from 16 up works.
+    """
+    if res < 16 or res % 4:
+        raise ValueError(f"--res {res} cannot be built: use a multiple of 4, at least 16 (28, 32, 64, 96...)")
+    doublings = 2
+    while res % 2 ** (doublings + 1) == 0 and res // 2 ** (doublings + 1) >= MIN_START:
+        doublings += 1
+    return res // 2**doublings, doublings
+
+
+def resolution(text: str) -> int:
+    """--res as an argument type: a size the generator can grow to, at most MAX_RES."""
+    value = int(text)
+    if value > types.MAX_RES:
+        raise argparse.ArgumentTypeError(f"{value} is too large: at most {types.MAX_RES} px")
+    try:
+        upsampling_plan(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--res {value} ")) from None
+    return value
+
+
+def augment_policy(text: str) -> str:
+    """--augment as an argument type: "none" or a comma-separated subset of AUGMENTATIONS."""
+    if text == "none":
+        return ""
+    try:
+        return ",".join(parse_policy(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None
+
+
 def setting(default, resume: str, help: str | None = None, **flag):
     """A TrainConfig field. `help` None: no command-line flag. `flag`: argparse options (type, choices...);
     `group`: the mutually exclusive group the flag belongs to."""
@@ -42,7 +89,7 @@ class TrainConfig:
                           "(the course notebook's exactly). Flags given override the recipe's; docs/recipes.md "
                           "compares them",
                           choices=tuple(RECIPES))
-    res: int = setting(64, FIXED, "image size in px: any multiple of 4 from 16", type=types.resolution)
+    res: int = setting(64, FIXED, "image size in px: any multiple of 4 from 16", type=resolution)
     channels: int = setting(3, FIXED, "3 for colour, 1 for grayscale", type=int, choices=(1, 3))
     arch: str = setting("notebook", FIXED, "notebook: the course notebook's models; dcgan: Radford et al. 2015 "
                         "(transposed convs, no dropout, N(0, 0.02) init, lr 2e-4)", choices=("notebook", "dcgan"))
@@ -69,7 +116,7 @@ class TrainConfig:
     minibatch_stddev: bool = setting(False, FIXED, "D sees the batch's standard deviation as an extra channel "
                                      "(Karras et al. 2018)", action=argparse.BooleanOptionalAction)
     augment: str = setting("", FIXED, "DiffAugment (Zhao et al. 2020) of every image D sees: a comma-separated "
-                           "subset of color,translation,cutout; 'none' for none", type=types.augment_policy,
+                           "subset of color,translation,cutout; 'none' for none", type=augment_policy,
                            metavar="POLICY")
     steps: int = setting(10_000, CHANGEABLE, "iterations in total (the notebook's EPOCHS)", type=types.positive_int,
                          group="length")
@@ -151,31 +198,6 @@ def default_text(name: str, text: str) -> str:
     if len(set(values.values())) == 1:
         return f" (default {values[DEFAULT_RECIPE]})"
     return " (default " + ", ".join(f"{value} with --recipe {recipe}" for recipe, value in values.items()) + ")"
-
-
-def parse_policy(text: str) -> tuple[str, ...]:
-    """--augment "color,translation" → ("color", "translation"); "" → (); ValueError naming an unknown part."""
-    parts = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [part for part in parts if part not in AUGMENTATIONS]
-    if unknown:
-        raise ValueError(f"--augment: unknown {', '.join(unknown)}; use a comma-separated subset of "
-                         f"{','.join(AUGMENTATIONS)}")
-    return parts
-
-
-def upsampling_plan(res: int) -> tuple[int, int]:
-    """(start size, number of 2× upsamplings) that grows a square from start to `res`.
-
-    The notebook starts at 4×4 and doubles. Other sizes start from the smallest square of at least 4 that
-    doubles into them: 28 = 7·2², 48 = 6·2³, 96 = 6·2⁴, 144 = 9·2⁴. At least two doublings are needed, so
-    every multiple of 4 from 16 up works.
-    """
-    if res < 16 or res % 4:
-        raise ValueError(f"--res {res} cannot be built: use a multiple of 4, at least 16 (28, 32, 64, 96...)")
-    doublings = 2
-    while res % 2 ** (doublings + 1) == 0 and res // 2 ** (doublings + 1) >= MIN_START:
-        doublings += 1
-    return res // 2**doublings, doublings
 
 
 def recipe_settings(given: dict) -> dict:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from dcgan_faces import cache
-from dcgan_faces.cli_types import Parser, non_negative_int, resolution
+from dcgan_faces.cli_types import Parser, non_negative_int
+from dcgan_faces.config import resolution
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, open_dataset
 
 
