@@ -1,7 +1,7 @@
 """Argument types and the parser shared by the command-line tools: bad values fail at parse time, in one line.
 
-config.py declares every training setting's flag with these types (and the two that check a setting's own
-rules, a resolution and an augmentation policy).
+config.py declares every training setting's flag with these types; the two types that check a setting's
+own rules (--res, --augment) live there, beside those rules.
 """
 
 from __future__ import annotations
