@@ -229,11 +229,14 @@ def test_the_notebook_runs_top_to_bottom_outside_colab_and_shows_the_grids_while
 
 
 @pytest.mark.slow
-def test_interrupting_the_kernel_stops_training_cleanly_with_a_checkpoint(tmp_path):
+def test_interrupting_the_kernel_stops_training_cleanly_and_running_the_cell_again_resumes(tmp_path):
     nbformat = pytest.importorskip("nbformat")
-    argv = ["--data", "demo", "--res", 16, "--steps", 100_000, "--save-every", 2, "--batch-size", 8]
+    argv = ["--data", "demo", "--res", 16, "--save-every", 2, "--batch-size", 8]
+    again = ("import glob\nstopped = max(int(p[-12:-4]) for p in glob.glob('runs/demo_16/checkpoints/ckpt-*.npz'))\n"
+             f"run('train', {argv!r} + ['--steps', stopped + 2])")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        f"from dcgan_faces.notebook import run\nrun('train', {argv!r})")])
+        f"from dcgan_faces.notebook import run\nrun('train', {argv!r} + ['--steps', 100_000])"),
+        nbformat.v4.new_code_cell(again)])
     client = _client(nb, tmp_path, timeout=300)
     previews = tmp_path / "runs/demo_16/previews"
 
@@ -245,11 +248,16 @@ def test_interrupting_the_kernel_stops_training_cleanly_with_a_checkpoint(tmp_pa
 
     threading.Thread(target=interrupt_after_a_few_grids, daemon=True).start()
     client.execute()
-    cell = nb.cells[0]
-    text = "".join(out.text for out in _outputs(cell, "stream"))
-    assert "SIGINT: finishing this step, then saving a checkpoint" in text and "stopped at iteration" in text
-    (error,) = _outputs(cell, "error")
+    interrupted, resumed = nb.cells
+    text = "".join(out.text for out in _outputs(interrupted, "stream"))
+    assert "SIGINT: finishing this step, then saving a checkpoint" in text
+    stopped = int(re.search(r"stopped at iteration ([\d,]+)", text)[1].replace(",", ""))
+    (error,) = _outputs(interrupted, "error")
     assert error.ename == "ToolStopped" and len(error.traceback) == 1 and "(SIGINT)" in error.traceback[0]
     run = tmp_path / "runs/demo_16"
-    assert list((run / "checkpoints").glob("ckpt-*.npz")) and (run / "generator.keras").is_file()
-    assert len(_images(cell)) == 2  # the newest grid and the plot, shown until the end
+    assert (run / f"checkpoints/ckpt-{stopped:08d}.npz").is_file() and (run / "generator.keras").is_file()
+    assert len(_images(interrupted)) == 2  # the newest grid and the plot, shown until the end
+
+    text = "".join(out.text for out in _outputs(resumed, "stream"))
+    assert f"resuming from iteration {stopped:,}" in text and f"done: {stopped + 2:,} iterations" in text
+    assert _outputs(resumed, "error") == [] and len(_images(resumed)) == 2
