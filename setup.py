@@ -29,6 +29,6 @@ setup(
         "gpu": ["tensorflow>=2.16"],
         "metrics": metrics,
         "media": media,
-        "test": ["pytest>=7", "hypothesis>=6", *metrics, *media],
+        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6", *metrics, *media],
     },
 )

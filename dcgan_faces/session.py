@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dcgan_faces import __version__, checkpoint, drive
+from dcgan_faces import __version__, checkpoint, drive, notebook
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.data import Dataset
 from dcgan_faces.preview import preview_seeds
@@ -55,6 +55,8 @@ class Session:
             self.writers = [self.metrics, TensorBoard(tensorboard), Evaluation(config.eval_every),
                             Previews(config.save_every, tensorboard), LossPlot(config.save_every),
                             Checkpoints(config.checkpoint_interval), self.progress, self.generator_writer]
+            if notebook.in_kernel():  # after Previews and LossPlot: it shows the files they wrote
+                self.writers.append(notebook.NotebookDisplay(config.save_every))
         self._unavailable: set[str] = set()
 
     def run(self, stop) -> int:
