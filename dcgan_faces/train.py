@@ -81,34 +81,22 @@ class StopRequest:
         print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
 
 
-class Interrupted(Exception):
-    """SIGTERM while setting up (e.g. building the cache): unwind, removing temporary files on the way."""
-
-
-def _interrupt(signum, frame):
-    raise Interrupted(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from dcgan_faces import quiet
 
     quiet.import_tensorflow(args.verbose)
+    from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
     from dcgan_faces.resolve import SetupError
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        started = start(args)
+        with sigterm_unwinds():
+            started = start(args)
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt) as stop:
-        signum = stop.args[0] if isinstance(stop, Interrupted) else signal.SIGINT
-        print(f"\n{signal.Signals(signum).name} while starting: nothing half-written is kept; run the same command "
-              "again", file=sys.stderr)
-        return 128 + signum
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return exit_code(stop, "starting")
     if started is None:
         return 0
     session, lock = started
