@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from dcgan_faces import checkpoint
-from dcgan_faces.atomic import is_stale
+from dcgan_faces import checkpoint, lock
+from dcgan_faces.atomic import TEMPORARY
 from dcgan_faces.config import (
     CHANGEABLE,
     FIXED,
@@ -29,6 +29,8 @@ from dcgan_faces.config import (
 )
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, array_resolution, source_of
 from dcgan_faces.runfolder import MARK, RunFolder
+
+STARTING = {lock.NAME, ".write-test"}  # what a start writes in the run folder before its mark
 
 
 class SetupError(Exception):
@@ -224,9 +226,10 @@ def refuse_other_folder(run: RunFolder, fresh: bool) -> None:
 
 
 def holds_files(folder: Path) -> bool:
-    """Whether `folder` exists and holds anything but the temporary files of killed processes."""
+    """Whether `folder` exists and holds anything but what a start writes before its mark (its lock, its write
+    probe, temporary files): another worker's start, or one killed in between, is not taken for foreign files."""
     try:
-        return any(not is_stale(entry) for entry in folder.iterdir())
+        return any(entry.name not in STARTING and not TEMPORARY.match(entry.name) for entry in folder.iterdir())
     except OSError:  # no such folder, or not a folder
         return False
 

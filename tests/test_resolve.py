@@ -166,13 +166,17 @@ def test_a_photo_folder_with_a_config_json_is_neither_run_into_nor_moved(tmp_pat
     assert _listing(photos) == before
 
 
-def test_an_empty_folder_or_one_with_only_a_killed_writes_temporary_file_is_a_new_run(tmp_path):
+def test_an_empty_folder_or_one_with_only_what_a_start_writes_before_its_mark_is_a_new_run(tmp_path):
     from dcgan_faces.atomic import HOST
 
     (tmp_path / "empty").mkdir()
     assert resolve_run(Request({}, out=tmp_path / "empty")).resumed is None
-    (tmp_path / "empty" / f".dcgan_faces_run.tmp-{HOST}-999999999").write_text("{")
+    (tmp_path / "empty" / f".dcgan_faces_run.tmp-{HOST}-999999999").write_text("{")  # killed while marking
+    (tmp_path / "empty" / ".lock").write_text('{"host": "other", "pid": 1}')  # another worker is starting
     assert resolve_run(Request({}, out=tmp_path / "empty")).resumed is None
+    (tmp_path / "empty" / "notes.txt").write_text("mine")
+    with pytest.raises(SetupError, match="holds files but is not a run folder"):
+        resolve_run(Request({}, out=tmp_path / "empty"))
 
 
 def test_truncated_checkpoints_and_an_emptied_log_refuse_a_start_over_that_would_overwrite_the_generator(tmp_path):
