@@ -96,11 +96,12 @@ class RunFolder:
             text = self.metrics_path.read_bytes().decode("utf-8", "replace")
         except OSError:
             return log
-        lines = text.split("\n")
-        unfinished = lines.pop()  # "" when the file ends with a newline; else the last line, cut short
+        *lines, unfinished = text.split("\n")  # unfinished: "" when the file ends with a newline
         for line in lines:
             _count(log, line)
-        log.torn_tail = _count(log, unfinished) is None and bool(unfinished)
+        if unfinished:
+            log.torn_tail = _row(unfinished) is None
+            _count(log, unfinished)
         return log
 
     def truncate_metrics(self, iteration: int) -> None:
@@ -159,7 +160,10 @@ class Claim:
 def _remove(path: Path) -> bool:
     """Remove a file or an empty folder; False when it cannot be (a folder that holds something)."""
     try:
-        path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
     except OSError:
         return False
     return True
@@ -174,14 +178,13 @@ def _ends_torn(file) -> bool:
     return file.read(1) != b"\n"
 
 
-def _count(log: MetricsFile, line: str) -> dict | None:
+def _count(log: MetricsFile, line: str) -> None:
     """Add one line to `log`: a row, or an unreadable line (a blank one is neither)."""
     row = _row(line)
     if row is not None:
         log.rows.append(row)
     elif line.strip():
         log.unreadable += 1
-    return row
 
 
 def _row(line: str) -> dict | None:
