@@ -103,8 +103,7 @@ def _training_state(entry: np.ndarray) -> dict | None:
         state = json.loads(str(entry))
     except ValueError:
         return None
-    ours = isinstance(state, dict) and isinstance(state.get("iteration"), int) and isinstance(state.get("config"), dict)
-    return state if ours else None
+    return state if isinstance(state, dict) and isinstance(state.get("iteration"), int) else None
 
 
 def read_latest(folder: Path, log=print, damaged: list[Path] | None = None) -> tuple[Path, dict, dict] | None:
