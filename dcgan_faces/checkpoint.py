@@ -26,6 +26,10 @@ class CheckpointError(Exception):
     """A checkpoint cannot be used; the message says which file and why."""
 
 
+class NotACheckpoint(CheckpointError):
+    """The file is not a checkpoint of this package at all (a photo, another program's .npz)."""
+
+
 def _variable_groups(gan: GAN) -> dict[str, list]:
     # model.variables also holds the dropout layers' random-generator states, which exact resumption needs
     groups = {
@@ -71,13 +75,35 @@ def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np
 
 
 def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(state, arrays) of one checkpoint; CheckpointError when it is truncated or corrupt."""
+    """(state, arrays) of one checkpoint; NotACheckpoint when the file is not one of this package's (not an
+    .npz archive, or no training state in it), CheckpointError when it is truncated or corrupt."""
     try:
+        if not _starts_like_a_zip(path):
+            raise NotACheckpoint(f"{path} is not a checkpoint of dcgan_faces (not an .npz archive)")
         with np.load(path, allow_pickle=False) as archive:
+            if "state" not in archive.files:
+                raise NotACheckpoint(f"{path} is not a checkpoint of dcgan_faces (an .npz without a training state)")
             arrays = {name: archive[name] for name in archive.files}  # reading all checks every CRC
-        return json.loads(str(arrays.pop("state"))), arrays
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{path} is damaged ({error.__class__.__name__}: {error})") from error
+    state = _training_state(arrays.pop("state"))
+    if state is None:
+        raise NotACheckpoint(f"{path} is not a checkpoint of dcgan_faces (its state entry is not a training state)")
+    return state, arrays
+
+
+def _starts_like_a_zip(path: Path) -> bool:
+    """An .npz is a zip archive: it starts with a zip header (a truncated one still does)."""
+    with open(path, "rb") as file:
+        return file.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _training_state(entry: np.ndarray) -> dict | None:
+    try:
+        state = json.loads(str(entry))
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) and isinstance(state.get("iteration"), int) else None
 
 
 def read_latest(folder: Path, log=print, damaged: list[Path] | None = None) -> tuple[Path, dict, dict] | None:

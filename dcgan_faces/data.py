@@ -28,6 +28,7 @@ from tqdm import tqdm
 from dcgan_faces import cache
 from dcgan_faces.atomic import write_json
 from dcgan_faces.cache import CacheError, CacheFiles
+from dcgan_faces.runfolder import is_run_folder
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
 # Bump when the pixels a given file turns into change, so that old caches are rebuilt.
@@ -98,8 +99,8 @@ def _regular_or_broken(entry: os.DirEntry) -> bool:
 
 
 def _is_output_folder(folder: Path) -> bool:
-    """A run folder (config.json beside previews/) or a cache folder (its marker file)."""
-    return ((folder / "config.json").is_file() and (folder / "previews").is_dir()) or (folder / cache.MARKER).exists()
+    """A run folder (its mark, or an earlier version's run) or a cache folder (its marker file)."""
+    return is_run_folder(folder) or (folder / cache.MARKER).exists()
 
 
 def shown(path: Path) -> str:

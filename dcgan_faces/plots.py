@@ -91,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"rows in the moving average of the bold lines (default {SMOOTHING})")
     args = p.parse_args(argv)
     run = RunFolder(args.run)
-    rows = run.read_metrics()
-    if not rows:
+    log = run.read_metrics_log()
+    if not log.rows:
         print(f"error: RUN {args.run}: no metrics in {run.metrics_path}; give a run folder that has trained "
               "at least to its first grid", file=sys.stderr)
         return 2
-    print(f"wrote {save_plot(rows, run.path / 'plots.png', args.smoothing)}")
+    skipped = f" (skipped {log.unreadable} line(s) of {run.metrics_path} that cannot be read)" if log.unreadable else ""
+    print(f"wrote {save_plot(log.rows, run.path / 'plots.png', args.smoothing)}{skipped}")
     return 0
 
 

@@ -6,7 +6,6 @@ Example: python -m dcgan_faces.prepare --data ~/photos/faces --res 64
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from dcgan_faces import cache
 from dcgan_faces.cli_types import Parser, non_negative_int
 from dcgan_faces.config import resolution
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, open_dataset
+from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,10 +35,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.list:
@@ -47,18 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         return remove(args.cache_dir, args.remove)
     if args.verify:
         return verify(args.cache_dir)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a temporary file is removed on the way out
     try:
-        data = GDRIVE_PREFIX + args.gdrive if args.gdrive else args.data
-        dataset = open_dataset(data, args.cache_dir, args.res, min_size=args.min_size)
+        with sigterm_unwinds():  # a temporary file is removed on the way out
+            data = GDRIVE_PREFIX + args.gdrive if args.gdrive else args.data
+            dataset = open_dataset(data, args.cache_dir, args.res, min_size=args.min_size)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: nothing half-written is kept; run the same command again", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    except (Interrupted, KeyboardInterrupt) as stop:
+        return exit_code(stop, "building the cache")
     images = dataset.images
     skipped = ", ".join(f"{n} {why}" for why, n in dataset.skipped.items()) or "none"
     print(f"{dataset.cache_path}: {len(images):,} images of {images.shape[1]}×{images.shape[2]} px, "

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from dcgan_faces import checkpoint
+from dcgan_faces import checkpoint, lock
+from dcgan_faces.atomic import TEMPORARY
 from dcgan_faces.config import (
     CHANGEABLE,
     FIXED,
@@ -26,7 +28,9 @@ from dcgan_faces.config import (
     upsampling_plan,
 )
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, array_resolution, source_of
-from dcgan_faces.runfolder import RunFolder
+from dcgan_faces.runfolder import MARK, RunFolder
+
+STARTING = {lock.NAME, ".write-test"}  # what a start writes in the run folder before its mark
 
 
 class SetupError(Exception):
@@ -67,6 +71,7 @@ class Plan:
     epochs: float | None = None
     fresh: bool = False
     damaged: list[Path] = field(default_factory=list)  # unreadable checkpoints found in the run folder
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def fit_to_data(self, source: str, images: int, replicas: int = 1) -> TrainConfig:
         """The settings once the data is open: its source recorded, --epochs turned into steps, the batch
@@ -91,14 +96,15 @@ def resolve_run(request: Request, choose_precision: Callable[[TrainConfig], str]
         given["data"] = data_key(given["data"])
     settings = new_run_settings(given)
     run = RunFolder(request.out or default_out(given.get("data"), settings.get("res", TrainConfig.res)))
+    refuse_other_folder(run, request.fresh)
     if request.fresh:
-        refuse_to_move(run)
         return Plan(new_config(settings, choose_precision), run, epochs=request.epochs, fresh=True)
     damaged: list[Path] = []
     resumed = find_checkpoint(request.resume, run, log, damaged)
+    run_id = (resumed.state.get("run_id") if resumed else None) or run.mark().get("run_id") or uuid.uuid4().hex
     if resumed is None:
-        refuse_to_start_over(run, damaged)
-        return Plan(new_config(settings, choose_precision), run, epochs=request.epochs, damaged=damaged)
+        refuse_to_start_over(run, log)
+        return Plan(new_config(settings, choose_precision), run, epochs=request.epochs, run_id=run_id)
     if request.resume is not None:
         refuse_other_run(run, resumed)
     saved = TrainConfig.from_dict(resumed.state["config"])
@@ -112,7 +118,7 @@ def resolve_run(request: Request, choose_precision: Callable[[TrainConfig], str]
     config = dataclasses.replace(saved, **{name: new for name, (_, new) in changes.items()})
     if "data" not in request.given:
         refuse_gone_data(config)
-    return Plan(config, run, resumed, changes, epochs=request.epochs, damaged=damaged)
+    return Plan(config, run, resumed, changes, epochs=request.epochs, damaged=damaged, run_id=run_id)
 
 
 def new_config(settings: dict, choose_precision: Callable[[TrainConfig], str]) -> TrainConfig:
@@ -153,19 +159,49 @@ def find_checkpoint(resume: Path | None, run: RunFolder, log=print, damaged: lis
         raise SetupError(f"--resume {resume}: no such checkpoint file")
     try:
         return Resumed(resume, *checkpoint.read(resume))
+    except checkpoint.NotACheckpoint as error:
+        raise SetupError(f"--resume: {error}; give a checkpoints/ckpt-NNNNNNNN.npz of a run") from None
     except checkpoint.CheckpointError as error:
         raise SetupError(f"--resume: {error}") from None
 
 
-def refuse_to_start_over(run: RunFolder, damaged: list[Path]) -> None:
-    """A folder that logged training but has no readable checkpoint is not silently restarted at 0."""
-    rows = run.read_metrics()
-    if not rows:
+def refuse_to_start_over(run: RunFolder, log=print) -> None:
+    """Starting over at iteration 0 in a run folder with no readable checkpoint: refused where it would
+    overwrite anything of value (see `kept_by`); else said in one line."""
+    kept = kept_by(run)
+    if kept is None:
+        if run.is_run():
+            log(f"{run.path}: the run there stopped before its first checkpoint; it starts again from iteration 0")
         return
-    why = f"its {len(damaged)} checkpoint(s) are damaged" if damaged else "it has no checkpoint"
-    raise SetupError(f"{run.path} holds a run logged up to iteration {rows[-1]['iteration']:,} but {why}; pass "
-                     "--fresh to start over (the earlier run is moved aside, nothing is deleted), --resume a "
-                     "checkpoint, or pick another --out")
+    files = len(run.checkpoint_files())
+    why = f"its {files} checkpoint(s) are damaged" if files else "it has no checkpoint"
+    raise SetupError(f"{run.path} holds a run{kept} but {why}; pass --fresh to start over (the earlier run is moved "
+                     "aside, nothing is deleted), --resume a checkpoint, or pick another --out")
+
+
+def kept_by(run: RunFolder) -> str | None:
+    """What a start at iteration 0 would overwrite in `run` (as words after "a run"); None when nothing.
+
+    Of value: any checkpoint file, readable or not; generator.keras; a metrics log that is empty or damaged,
+    or that goes beyond the run's first checkpoint. Rows up to the first checkpoint (a run killed before it,
+    perhaps in the middle of a line) are not: the start at 0 replays those iterations and logs them again.
+    """
+    metrics = run.read_metrics_log()
+    if metrics.rows and max(row["iteration"] for row in metrics.rows) > first_checkpoint(run):
+        return f" logged up to iteration {max(row['iteration'] for row in metrics.rows):,}"
+    if run.generator_path.exists():
+        return " that saved generator.keras"
+    if run.metrics_path.exists() and (not metrics.rows or metrics.unreadable > metrics.torn_tail):
+        return " whose metrics.jsonl is empty or damaged"  # damaged: more than a torn last line
+    return "" if run.checkpoint_files() else None
+
+
+def first_checkpoint(run: RunFolder) -> int:
+    """The iteration of the run's first checkpoint, by its config.json; 0 when that cannot be read."""
+    try:
+        return TrainConfig.load(run.config_path).checkpoint_interval
+    except (OSError, ValueError, TypeError):
+        return 0
 
 
 def refuse_other_run(run: RunFolder, resumed: Resumed) -> None:
@@ -178,11 +214,24 @@ def refuse_other_run(run: RunFolder, resumed: Resumed) -> None:
                          "resume it into a new --out (or into its own run folder)")
 
 
-def refuse_to_move(run: RunFolder) -> None:
-    """--fresh moves an earlier run aside: only a run folder, never any other folder."""
-    if run.path.exists() and any(run.path.iterdir()) and not run.is_run():
-        raise SetupError(f"--fresh --out {run.path}: that folder is not a run folder (no config.json, metrics or "
-                         "checkpoints), so it is not moved; pick another --out")
+def refuse_other_folder(run: RunFolder, fresh: bool) -> None:
+    """--out at a folder that holds files but is not a run folder: refused, nothing there touched or moved."""
+    if run.is_run() or not holds_files(run.path):
+        return
+    if fresh:
+        raise SetupError(f"--fresh --out {run.path}: that folder is not a run folder (no {MARK} file), so it is "
+                         "not moved; pick another --out")
+    raise SetupError(f"--out {run.path} holds files but is not a run folder of dcgan_faces (no {MARK} file), so "
+                     "nothing there is touched; pick a new or empty --out")
+
+
+def holds_files(folder: Path) -> bool:
+    """Whether `folder` exists and holds anything but what a start writes before its mark (its lock, its write
+    probe, temporary files): another worker's start, or one killed in between, is not taken for foreign files."""
+    try:
+        return any(entry.name not in STARTING and not TEMPORARY.match(entry.name) for entry in folder.iterdir())
+    except OSError:  # no such folder, or not a folder
+        return False
 
 
 def move_aside(run: RunFolder) -> Path | None:

@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PIL import Image
 
+from dcgan_faces import __version__
 from dcgan_faces.atomic import write_atomically, write_json, write_text
 from dcgan_faces.config import TrainConfig
 
 PREVIEW_PATTERN = "iter-*.png"
+MARK = ".dcgan_faces_run"  # a run folder's own mark: only a marked folder is resumed, moved aside or skipped as data
+CHECKPOINT_PATTERN = "ckpt-*.npz"
+
+
+@dataclass
+class MetricsFile:
+    """metrics.jsonl as read: its rows, and how many lines could not be read (cut by a kill, or damaged)."""
+
+    rows: list[dict] = field(default_factory=list)
+    unreadable: int = 0
+    torn_tail: bool = False  # the last line is cut short: what a kill during an append leaves
 
 
 class RunFolder:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.mark_path = self.path / MARK
         self.config_path = self.path / "config.json"
         self.metrics_path = self.path / "metrics.jsonl"
         self.previews = self.path / "previews"
@@ -24,8 +40,38 @@ class RunFolder:
         self.plot_path = self.path / "plots.png"
 
     def is_run(self) -> bool:
-        """Whether the folder holds (the start of) a run: a config, a metrics log or checkpoints."""
-        return self.config_path.exists() or self.metrics_path.exists() or self.checkpoints.is_dir()
+        """Whether the folder is a run of this package: marked, or a run made before the mark existed."""
+        return self.is_marked() or self.is_unmarked_run()
+
+    def is_marked(self) -> bool:
+        return self.mark_path.is_file()
+
+    def is_unmarked_run(self) -> bool:
+        """A run of an earlier version (no mark): config.json with trained weights or logged rows beside it."""
+        return not self.is_marked() and self.config_path.is_file() and (
+            bool(self.checkpoint_files()) or self.generator_path.is_file() or bool(self.read_metrics()))
+
+    def mark(self) -> dict:
+        """What the mark says (run_id, version, created); {} when there is none or it cannot be read."""
+        try:
+            value = json.loads(self.mark_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def write_mark(self, run_id: str, earlier_version: bool = False) -> None:
+        """Mark the folder as the run `run_id`'s; `earlier_version`: a run made before the mark existed."""
+        mark = {"run_id": run_id, "version": __version__,
+                "created": datetime.now(UTC).isoformat(timespec="seconds")}
+        if earlier_version:
+            mark["made_by_an_earlier_version"] = True
+        write_json(self.mark_path, mark)
+
+    def checkpoint_files(self) -> list[Path]:
+        """Every checkpoint file, readable or not, set aside as damaged ones included (no temporary files)."""
+        if not self.checkpoints.is_dir():
+            return []
+        return sorted([*self.checkpoints.glob(CHECKPOINT_PATTERN), *self.checkpoints.glob(f"*/{CHECKPOINT_PATTERN}")])
 
     def create(self) -> None:
         self.previews.mkdir(parents=True, exist_ok=True)
@@ -35,26 +81,40 @@ class RunFolder:
         write_json(self.config_path, json.loads(config.to_json()))
 
     def append_metrics(self, rows: list[dict]) -> None:
-        with open(self.metrics_path, "a") as log:
-            log.writelines(json.dumps(row) + "\n" for row in rows)
+        """Append rows; after a line cut short by a kill, on a new line of their own."""
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+        with open(self.metrics_path, "ab+") as log:  # appending mode: every write lands at the end
+            log.write((("\n" if _ends_torn(log) else "") + text).encode())
 
     def read_metrics(self) -> list[dict]:
-        if not self.metrics_path.exists():
-            return []
-        rows = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                break  # a line cut short by a kill: everything after it is lost anyway
-        return rows
+        return self.read_metrics_log().rows
+
+    def read_metrics_log(self) -> MetricsFile:
+        """The rows of metrics.jsonl; a line that cannot be read is skipped and counted, later rows still read."""
+        log = MetricsFile()
+        try:
+            text = self.metrics_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return log
+        *lines, unfinished = text.split("\n")  # unfinished: "" when the file ends with a newline
+        for line in lines:
+            _count(log, line)
+        if unfinished:
+            log.torn_tail = _row(unfinished) is None
+            _count(log, unfinished)
+        return log
 
     def truncate_metrics(self, iteration: int) -> None:
-        """Drop log rows after `iteration`: a resume replays those iterations and logs them again."""
+        """Drop log rows after `iteration`: a resume replays those iterations and logs them again. Lines that
+        cannot be read go with them; a log left with no row is removed."""
         rows = self.read_metrics()
-        if rows and rows[-1]["iteration"] > iteration:
-            write_text(self.metrics_path, "".join(json.dumps(row) + "\n" for row in rows
-                                                  if row["iteration"] <= iteration))
+        kept = [row for row in rows if row["iteration"] <= iteration]
+        if len(kept) == len(rows):
+            return
+        if kept:
+            write_text(self.metrics_path, "".join(json.dumps(row) + "\n" for row in kept))
+        else:
+            self.metrics_path.unlink()
 
     def preview_path(self, iteration: int) -> Path:
         return self.previews / f"iter-{iteration:08d}.png"
@@ -70,6 +130,75 @@ class RunFolder:
         from dcgan_faces.models import stock_generator
 
         return write_atomically(self.generator_path, stock_generator(generator).save)
+
+
+class Claim:
+    """What one start adds to a run folder, so that a start that fails before training takes it away again:
+    never anything that was there before, never a folder that holds anything else."""
+
+    ENTRIES = (MARK, "config.json", "previews", "checkpoints")  # what a start writes before training
+
+    def __init__(self, run: RunFolder):
+        self.run = run
+        self.new_folders = [p for p in (run.path, *run.path.parents) if not p.exists()]  # innermost first
+        self.before: set[str] | None = None
+
+    def note(self) -> None:
+        """Remember what the folder holds now (call it holding the folder's lock, before writing)."""
+        self.before = set(os.listdir(self.run.path))
+
+    def undo(self) -> None:
+        if self.before is not None:
+            for name in self.ENTRIES:
+                if name not in self.before:
+                    _remove(self.run.path / name)
+        for folder in self.new_folders:
+            if not _remove(folder):
+                break
+
+
+def _remove(path: Path) -> bool:
+    """Remove a file or an empty folder; False when it cannot be (a folder that holds something)."""
+    try:
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
+
+
+def _ends_torn(file) -> bool:
+    """Whether an open file's last line is cut short (the file does not end with a newline)."""
+    size = file.seek(0, os.SEEK_END)
+    if size == 0:
+        return False
+    file.seek(size - 1)
+    return file.read(1) != b"\n"
+
+
+def _count(log: MetricsFile, line: str) -> None:
+    """Add one line to `log`: a row, or an unreadable line (a blank one is neither)."""
+    row = _row(line)
+    if row is not None:
+        log.rows.append(row)
+    elif line.strip():
+        log.unreadable += 1
+
+
+def _row(line: str) -> dict | None:
+    """One log row, or None for a line that is not one (cut short, damaged, or not this package's)."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) and isinstance(row.get("iteration"), int) else None
+
+
+def is_run_folder(path: Path) -> bool:
+    """Whether `path` is a run folder of this package (a data scan leaves it out)."""
+    return RunFolder(path).is_run()
 
 
 class ModelError(Exception):

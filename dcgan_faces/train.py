@@ -9,7 +9,6 @@ import argparse
 import dataclasses
 import signal
 import sys
-import uuid
 from pathlib import Path
 
 from dcgan_faces import __version__
@@ -81,34 +80,22 @@ class StopRequest:
         print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
 
 
-class Interrupted(Exception):
-    """SIGTERM while setting up (e.g. building the cache): unwind, removing temporary files on the way."""
-
-
-def _interrupt(signum, frame):
-    raise Interrupted(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from dcgan_faces import quiet
 
     quiet.import_tensorflow(args.verbose)
+    from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
     from dcgan_faces.resolve import SetupError
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        started = start(args)
+        with sigterm_unwinds():
+            started = start(args)
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt) as stop:
-        signum = stop.args[0] if isinstance(stop, Interrupted) else signal.SIGINT
-        print(f"\n{signal.Signals(signum).name} while starting: nothing half-written is kept; run the same command "
-              "again", file=sys.stderr)
-        return 128 + signum
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return exit_code(stop, "starting")
     if started is None:
         return 0
     session, lock = started
@@ -124,6 +111,7 @@ def start(args: argparse.Namespace):
     """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start."""
     from dcgan_faces import distribute, drive, precision
     from dcgan_faces.resolve import Request, resolve_run
+    from dcgan_faces.runfolder import Claim
 
     choices = []
 
@@ -138,35 +126,57 @@ def start(args: argparse.Namespace):
     if args.dry_run:
         print(dry_run_report(plan, args.cache_dir))
         return None
-    chief = distribute.is_chief(plan.config.strategy)
-    lock = None
-    if chief:
-        if drive.in_colab() and not drive.is_slow_mount(plan.run.path):
-            print(drive.colab_advice())
-        lock = _own(plan.run, plan.fresh)
+    if not distribute.is_chief(plan.config.strategy):
+        return _start_locked(args, plan, chief=False), None
+    if drive.in_colab() and not drive.is_slow_mount(plan.run.path):
+        print(drive.colab_advice())
+    if plan.fresh and plan.run.is_run():
+        _move_aside(plan.run)
+    claim, lock = Claim(plan.run), None
     try:
-        return _start_locked(args, plan, chief), lock
-    except BaseException:
+        lock = _own(plan, claim)
+        return _start_locked(args, plan, chief=True), lock
+    except BaseException:  # an error or a signal before training: what this start wrote goes
         if lock is not None:
             lock.release()
+        claim.undo()
         raise
 
 
-def _own(run, fresh: bool):
-    """The lock of the run folder, after (with --fresh) moving the earlier run aside under its own lock."""
+def _move_aside(run) -> None:
+    """--fresh: the earlier run renamed aside, under its own lock (nobody trains there while it moves)."""
     from dcgan_faces.lock import RunLock
     from dcgan_faces.resolve import move_aside
 
-    if fresh and run.is_run():
-        earlier = RunLock(run.path)
-        _acquire(earlier, run.path)  # nobody trains there while it moves
-        moved = move_aside(run)
-        earlier.follow(moved)
-        earlier.release()
-        print(f"--fresh: moved the earlier run to {moved}")
+    earlier = RunLock(run.path)
+    _acquire(earlier, run.path)
+    moved = move_aside(run)
+    earlier.follow(moved)
+    earlier.release()
+    print(f"--fresh: moved the earlier run to {moved}")
+
+
+def _own(plan, claim):
+    """The lock of the run folder, which is then marked as the run's (an earlier version's run: said once)."""
+    from dcgan_faces.lock import RunLock
+    from dcgan_faces.resolve import SetupError
+    from dcgan_faces.runfolder import MARK
+
+    run = plan.run
     _check_writable(run.path)
     lock = RunLock(run.path)
     _acquire(lock, run.path)
+    try:
+        if run.is_unmarked_run():
+            run.write_mark(plan.run_id, earlier_version=True)
+            print(f"{run.path}: a run made by an earlier version of dcgan_faces; marked as a run folder ({MARK})")
+        claim.note()
+        if not run.is_marked():
+            run.write_mark(plan.run_id)
+    except OSError as error:
+        lock.release()
+        raise SetupError(f"--out {run.path}: cannot write there ({error.strerror or error}); free some space or pick "
+                         "another --out") from None
     return lock
 
 
@@ -213,13 +223,16 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool):
         print("changed for this session: " + ", ".join(f"{k} {old} → {new}" for k, (old, new) in plan.changes.items()))
     set_process_state(config)
     trainer = Trainer(config, dataset.images, strategy)
-    seconds, run_id = 0.0, uuid.uuid4().hex
+    seconds = 0.0
     if plan.resumed:
         checkpoint.restore(trainer.gan, plan.resumed.arrays)
         trainer.iteration, seconds = plan.resumed.iteration, plan.resumed.state.get("seconds", 0.0)
-        run_id = plan.resumed.state.get("run_id") or run_id
         print(f"resuming from iteration {trainer.iteration:,} ({plan.resumed.path})")
     if chief:
+        unreadable = run.read_metrics_log().unreadable
+        if unreadable and plan.resumed:
+            print(f"{run.metrics_path}: skipped {unreadable} line(s) that cannot be read (cut short by a kill, or "
+                  "damaged); the rows around them are kept")
         try:
             run.create()
             run.write_config(config)
@@ -227,7 +240,7 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool):
         except OSError as error:
             raise SetupError(f"--out {run.path}: cannot write the run's files ({error.strerror or error}); free "
                              "some space or pick another --out") from None
-    return Session(config, run, trainer, dataset, seconds, chief, run_id=run_id)
+    return Session(config, run, trainer, dataset, seconds, chief, run_id=plan.run_id)
 
 
 def _check_writable(path: Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_faces import cache, data, prepare
+from dcgan_faces import cache, data, prepare, runfolder
 from tests.conftest import draw_faces
 
 
@@ -164,7 +164,7 @@ def test_bad_files_are_skipped_counted_and_named(face_folder, tmp_path):
 def test_run_folders_caches_and_special_files_inside_the_data_folder_are_not_images(face_folder, tmp_path):
     run = face_folder / "runs" / "faces_32"
     (run / "previews").mkdir(parents=True)
-    (run / "config.json").write_text("{}")
+    (run / runfolder.MARK).write_text("{}")  # a run folder is known by its mark (see test_runfolder.py)
     Image.new("RGB", (40, 40)).save(run / "previews" / "iter-00000100.png")
     (face_folder / "data_cache").mkdir()
     (face_folder / "data_cache" / cache.MARKER).touch()

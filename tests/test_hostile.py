@@ -15,8 +15,10 @@ import pytest
 from PIL import Image
 
 from dcgan_faces import cache, data, prepare
+from dcgan_faces.atomic import HOST
 from dcgan_faces.movie import main as movie
-from tests.conftest import draw_faces, train_quietly
+from dcgan_faces.runfolder import MARK, RunFolder
+from tests.conftest import TINY_RES, TINY_STEPS, draw_faces, train_quietly
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -122,8 +124,8 @@ def test_sigterm_while_caching_unwinds_and_leaves_no_temporary_file(tmp_path):
         time.sleep(0.02)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, out + err
-    assert "interrupted" in err and err.strip().count("\n") == 0
+    assert process.returncode == 128 + signal.SIGTERM, out + err  # its own code, as a stopped training's
+    assert "SIGTERM while building the cache: nothing half-written is kept" in err and err.strip().count("\n") == 0
     assert _temporaries(cache_dir) == [] and not list(cache_dir.glob("*.npy"))
 
 
@@ -169,3 +171,103 @@ def test_movie_skips_a_truncated_grid(tiny_run, tmp_path, capsys):
     assert f"skipped 1 damaged grid(s): {damaged.name}" in capsys.readouterr().err
     with Image.open(tmp_path / "m.gif") as gif:
         assert gif.n_frames == 2
+
+
+# ------------------------------------------------------------------ a run folder knows itself (issue 21, part A)
+
+def _listing(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
+
+
+def _tiny_command(tiny_run: Path, out: Path, cache_dir: Path, *extra) -> int:
+    """The command that made `tiny_run` (conftest), into `out`."""
+    return train_quietly(["--res", str(TINY_RES), "--steps", str(TINY_STEPS), "--save-every", "2", "--batch-size",
+                          "8", "--data", str(tiny_run.parent / "faces"), "--cache-dir", str(cache_dir),
+                          "--out", str(out), *extra])
+
+
+@pytest.mark.slow
+def test_a_photo_folder_with_a_config_json_is_refused_as_out_and_not_moved(tmp_path, capsys):
+    photos = draw_faces(tmp_path / "phc", count=8)
+    (photos / "config.json").write_text('{"album": "holidays"}')
+    before = _listing(photos)
+    for extra in ([], ["--fresh"]):
+        assert _train(photos, tmp_path / "cache", photos, "--steps", "2", *extra) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is not a run folder" in err and MARK in err
+        assert _listing(photos) == before, "nothing written, nothing renamed"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["phc"]
+
+
+@pytest.mark.slow
+def test_truncated_checkpoints_and_an_emptied_log_are_refused_and_the_generator_kept(tiny_run, tmp_path, capsys):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    for path in run.glob("checkpoints/ckpt-*.npz"):
+        path.write_bytes(path.read_bytes()[:300])
+    log = (run / "metrics.jsonl").read_bytes()
+    (run / "metrics.jsonl").write_bytes(b"")
+    before = _listing(run)
+    assert _tiny_command(tiny_run, run, tmp_path / "cache") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "saved generator.keras but its 2 checkpoint(s) are damaged; pass --fresh" in err
+    assert _listing(run) == before, "generator.keras, grids and log untouched"
+
+    shutil.rmtree(run / "checkpoints")
+    (run / "metrics.jsonl").write_bytes(b"\0\0\0\0" + log)
+    (run / "generator.keras").unlink()
+    before = _listing(run)
+    assert _tiny_command(tiny_run, run, tmp_path / "cache") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"logged up to iteration {TINY_STEPS} but it has no checkpoint" in err
+    assert _listing(run) == before
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_writing_its_first_checkpoint_starts_again_and_its_temporary_file_goes(tiny_run, tmp_path,
+                                                                                               capsys):
+    run = RunFolder(shutil.copytree(tiny_run, tmp_path / "run"))
+    for path in [*run.checkpoints.iterdir(), run.generator_path]:
+        path.unlink()
+    rows = run.read_metrics()[:2]
+    run.metrics_path.unlink()
+    run.append_metrics(rows)  # logged up to 2, then SIGKILL while ckpt-00000002.npz was written
+    half = run.checkpoints / f".ckpt-00000002.tmp-{HOST}-999999999.npz"
+    half.write_bytes(b"PK\x03\x04 half a checkpoint")
+    assert _tiny_command(tiny_run, run.path, tmp_path / "cache", "--steps", "2") == 0
+    out = capsys.readouterr().out
+    assert "the run there stopped before its first checkpoint; it starts again from iteration 0" in out
+    assert not half.exists() and [p.name for p in run.checkpoints.iterdir()] == ["ckpt-00000002.npz"]
+    assert [row["iteration"] for row in run.read_metrics()] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_torn_log_line_hides_no_row_logged_after_a_resume(tiny_run, tmp_path, capsys):
+    run = RunFolder(shutil.copytree(tiny_run, tmp_path / "run"))
+    with open(run.metrics_path, "a") as log:
+        log.write('{"iteration": 5, "d_lo')  # killed in the middle of an append
+    assert _tiny_command(tiny_run, run.path, tmp_path / "cache", "--steps", "6") == 0
+    assert "skipped 1 line(s) that cannot be read" in capsys.readouterr().out
+    log = run.read_metrics_log()
+    assert [row["iteration"] for row in log.rows] == [1, 2, 3, 4, 5, 6] and log.unreadable == 1
+
+
+@pytest.mark.slow
+def test_a_run_of_an_earlier_version_is_recognised_and_marked_once(tiny_run, tmp_path, capsys):
+    run = RunFolder(shutil.copytree(tiny_run, tmp_path / "run"))
+    run_id = run.mark()["run_id"]
+    run.mark_path.unlink()  # as version 0.2 left its runs
+    assert _tiny_command(tiny_run, run.path, tmp_path / "cache") == 0
+    out = capsys.readouterr().out
+    assert out.count("a run made by an earlier version of dcgan_faces; marked as a run folder") == 1
+    assert f"resuming from iteration {TINY_STEPS}" in out
+    assert run.mark()["run_id"] == run_id and run.mark()["made_by_an_earlier_version"]
+
+
+@pytest.mark.slow
+def test_a_start_that_fails_before_training_leaves_no_folder_behind(face_folder, tmp_path, capsys):
+    assert train_quietly(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "runs" / "x")]) == 2
+    assert "no such folder" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+    (tmp_path / "empty").mkdir()
+    assert _train(face_folder, tmp_path / "cache", tmp_path / "empty", "--batch-size", "64") == 2
+    assert "larger than the 24 images" in capsys.readouterr().err
+    assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir()), "kept, and kept empty"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
@@ -57,6 +58,14 @@ def test_run_without_metrics_is_an_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "metrics.jsonl" in err
+
+
+def test_a_log_with_damaged_lines_is_plotted_from_every_readable_row_and_says_what_it_skipped(tmp_path, capsys):
+    text = "".join(json.dumps(row) + "\n" for row in rows(12))
+    (tmp_path / "metrics.jsonl").write_text("\0\0\0" + text + '{"iteration": 13, "d_lo')  # Drive NULs, a kill
+    assert main([str(tmp_path)]) == 0
+    assert "skipped 2 line(s)" in capsys.readouterr().out
+    assert_png(tmp_path / "plots.png")
 
 
 # ------------------------------------------------------------------------------------------------ TensorBoard

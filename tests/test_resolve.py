@@ -17,8 +17,11 @@ from tests.conftest import draw_faces
 
 
 def _checkpoint(run, iteration, **state):
-    """A checkpoint file with the state only: what resolve_run reads (weights are the trainer's business)."""
+    """A checkpoint file with the state only: what resolve_run reads (weights are the trainer's business), in a
+    run folder marked as this version marks it."""
     run.checkpoints.mkdir(parents=True, exist_ok=True)
+    if not run.is_marked():
+        run.write_mark(state.get("run_id", "run"))
     path = run.checkpoints / f"ckpt-{iteration:08d}.npz"
     config = dataclasses.asdict(TrainConfig(res=32, batch_size=8, steps=10, data="demo", precision="float32"))
     np.savez(path, state=np.array(json.dumps({"iteration": iteration, "config": config, "seconds": 1.0, **state})))
@@ -71,6 +74,7 @@ def test_epochs_set_the_length_of_new_and_resumed_runs(tmp_path):
 def test_a_run_with_a_log_but_no_readable_checkpoint_is_not_restarted(tmp_path):
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
+    run.write_mark("r")
     run.append_metrics([{"iteration": k} for k in range(1, 113)])
     run.checkpoints.mkdir()
     (run.checkpoints / "ckpt-00000100.npz").write_bytes(b"PK\x03\x04 cut short")
@@ -131,3 +135,106 @@ def test_deciding_a_run_needs_no_tensorflow(tmp_path):
              "print(plan.config.res)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "32", done.stderr[-2000:]
+
+
+def _killed_run(tmp_path, rows=(), interval=4):
+    """A marked run folder as a start leaves it: config.json (checkpoints every `interval`), logged `rows`."""
+    run = RunFolder(tmp_path / "run")
+    run.create()
+    run.write_mark("k")
+    run.write_config(TrainConfig(res=32, save_every=interval, data="demo"))
+    if rows:
+        run.append_metrics([{"iteration": k} for k in rows])
+    return run
+
+
+def _listing(folder):
+    return {p.relative_to(folder): p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
+
+
+def test_a_photo_folder_with_a_config_json_is_neither_run_into_nor_moved(tmp_path):
+    photos = draw_faces(tmp_path / "phc", count=3)
+    (photos / "config.json").write_text('{"album": "holidays"}')
+    before = _listing(photos)
+    with pytest.raises(SetupError, match=r"--out .*phc holds files but is not a run folder of dcgan_faces \(no "
+                                         r"\.dcgan_faces_run file\), so nothing there is touched"):
+        resolve_run(Request({}, out=photos))
+    with pytest.raises(SetupError, match="not a run folder .* so it is not moved"):
+        resolve_run(Request({}, out=photos, fresh=True))
+    with pytest.raises(SetupError, match="not a run folder"):
+        resolve_run(Request({}, out=photos, resume=_checkpoint(RunFolder(tmp_path / "other"), 2)))
+    assert _listing(photos) == before
+
+
+def test_an_empty_folder_or_one_with_only_what_a_start_writes_before_its_mark_is_a_new_run(tmp_path):
+    from dcgan_faces.atomic import HOST
+
+    (tmp_path / "empty").mkdir()
+    assert resolve_run(Request({}, out=tmp_path / "empty")).resumed is None
+    (tmp_path / "empty" / f".dcgan_faces_run.tmp-{HOST}-999999999").write_text("{")  # killed while marking
+    (tmp_path / "empty" / ".lock").write_text('{"host": "other", "pid": 1}')  # another worker is starting
+    assert resolve_run(Request({}, out=tmp_path / "empty")).resumed is None
+    (tmp_path / "empty" / "notes.txt").write_text("mine")
+    with pytest.raises(SetupError, match="holds files but is not a run folder"):
+        resolve_run(Request({}, out=tmp_path / "empty"))
+
+
+def test_truncated_checkpoints_and_an_emptied_log_refuse_a_start_over_that_would_overwrite_the_generator(tmp_path):
+    run = _killed_run(tmp_path, rows=range(1, 9))
+    for k in (4, 8):
+        _checkpoint(run, k).write_bytes(b"PK\x03\x04 cut short")
+    run.generator_path.write_bytes(b"the only intact weights")
+    run.metrics_path.write_bytes(b"")
+    with pytest.raises(SetupError, match="holds a run that saved generator.keras but its 2 checkpoint.* damaged; "
+                                         "pass --fresh"):
+        resolve_run(Request({}, out=run.path), log=lambda text: None)
+    run.generator_path.unlink()
+    with pytest.raises(SetupError, match="metrics.jsonl is empty or damaged but its 2 checkpoint"):
+        resolve_run(Request({}, out=run.path), log=lambda text: None)
+    run.metrics_path.unlink()
+    with pytest.raises(SetupError, match=r"holds a run but its 2 checkpoint\(s\) are damaged"):
+        resolve_run(Request({}, out=run.path), log=lambda text: None)
+
+
+def test_a_log_with_nul_bytes_and_no_checkpoints_folder_is_not_started_over(tmp_path):
+    run = _killed_run(tmp_path, rows=range(1, 9))
+    run.metrics_path.write_bytes(b"\0\0\0\0" + run.metrics_path.read_bytes())
+    run.checkpoints.rmdir()
+    with pytest.raises(SetupError, match="logged up to iteration 8 but it has no checkpoint; pass --fresh"):
+        resolve_run(Request({}, out=run.path))
+    run.metrics_path.write_bytes(b"\0\0\0\0")
+    with pytest.raises(SetupError, match="metrics.jsonl is empty or damaged but it has no checkpoint"):
+        resolve_run(Request({}, out=run.path))
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_from_0_and_says_so(tmp_path):
+    run = _killed_run(tmp_path, rows=range(1, 5), interval=4)  # killed while writing ckpt-00000004.npz
+    with open(run.metrics_path, "a") as log:
+        log.write('{"iteration": 5, "d_lo')  # and in the middle of the next append: a torn tail is no damage
+    said = []
+    plan = resolve_run(Request({"res": 32}, out=run.path), log=said.append)
+    assert plan.resumed is None and plan.run_id == "k", "the folder's run starts again"
+    assert said == [f"{run.path}: the run there stopped before its first checkpoint; it starts again from iteration 0"]
+    run.append_metrics([{"iteration": 6}])  # rows after the first checkpoint's iteration: that one was written
+    with pytest.raises(SetupError, match="logged up to iteration 6 but it has no checkpoint"):
+        resolve_run(Request({}, out=run.path))
+
+
+def test_a_photo_or_a_foreign_npz_given_to_resume_is_not_a_checkpoint_and_a_cut_one_is_damaged(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.jpg")
+    np.savez(tmp_path / "foreign.npz", images=np.zeros((2, 8, 8, 3), np.uint8))
+    np.savez(tmp_path / "other_state.npz", state=np.array("not a training state"))
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    for name, why in (("photo.jpg", "not an .npz archive"), ("foreign.npz", "an .npz without a training state"),
+                      ("other_state.npz", "its state entry is not a training state"),
+                      ("array.npy", "not an .npz archive")):
+        with pytest.raises(SetupError) as refused:
+            resolve_run(Request({}, out=tmp_path / "run", resume=tmp_path / name))
+        assert str(refused.value) == (f"--resume: {tmp_path / name} is not a checkpoint of dcgan_faces ({why}); "
+                                      "give a checkpoints/ckpt-NNNNNNNN.npz of a run")
+    cut = _checkpoint(RunFolder(tmp_path / "other"), 4)
+    cut.write_bytes(cut.read_bytes()[:200])
+    with pytest.raises(SetupError, match=r"--resume: .*ckpt-00000004.npz is damaged \("):
+        resolve_run(Request({}, out=tmp_path / "run", resume=cut))
