@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dcgan_faces import __version__, checkpoint, drive
 from dcgan_faces.config import TrainConfig
-from dcgan_faces.data import Dataset
+from dcgan_faces.data import LISTING, Dataset
 from dcgan_faces.preview import preview_seeds
 from dcgan_faces.runfolder import RunFolder
 from dcgan_faces.trainer import Trainer
@@ -161,7 +161,9 @@ class Session:
             "run_id": self.run_id,
             "data_fingerprint": self.dataset.fingerprint,
         }
+        extra = {"preview_seeds": self.preview_seeds}
+        if self.dataset.listing is not None:
+            extra[LISTING] = self.dataset.listing
         folder = self.run_folder.checkpoints
         staging = Path(tempfile.gettempdir()) if drive.is_slow_mount(folder) else None
-        checkpoint.save(folder, self.trainer.gan, state, self.config.keep_checkpoints,
-                        extra={"preview_seeds": self.preview_seeds}, staging=staging)
+        checkpoint.save(folder, self.trainer.gan, state, self.config.keep_checkpoints, extra=extra, staging=staging)
