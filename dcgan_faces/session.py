@@ -56,6 +56,7 @@ class Session:
                             Previews(config.save_every, tensorboard), LossPlot(config.save_every),
                             Checkpoints(config.checkpoint_interval), self.progress, self.generator_writer]
         self._unavailable: set[str] = set()
+        self._failed: set[str] = set()  # writes reported as failed, said once (a grid's name holds its iteration)
 
     def run(self, stop) -> int:
         """Train until config.steps or until `stop.signal`; returns the process exit code."""
@@ -115,8 +116,8 @@ class Session:
 
     def finish(self, stopped_by: int | None) -> int:
         self._each("on_train_end")
-        if self.generator_writer is not None and not self.generator_writer.saved:
-            return 1
+        if self.generator_writer is not None and self.generator_writer.saved_as != self.run_folder.generator_path:
+            return 1  # the message said where it went, or that it could not be saved
         k, where = self.trainer.iteration, self.run_folder.path
         if stopped_by is not None:
             self.say(f"stopped at iteration {k:,}: checkpoint, grid and generator saved in {where}. "
@@ -140,8 +141,10 @@ class Session:
         try:
             write()
         except OSError as error:
-            self.say(f"could not write {what} ({error.strerror or error}); the previous file is kept. Free some "
-                     f"space in {self.run_folder.path} or fix the mount, and training continues.")
+            if what not in self._failed:  # not again: the TensorBoard log would say it at every iteration
+                self._failed.add(what)
+                self.say(f"could not write {what} ({error.strerror or error}); the previous file is kept. Free some "
+                         f"space in {self.run_folder.path} or fix the mount, and training continues.")
             return False
         except ImportError as error:
             if not optional:
