@@ -251,7 +251,7 @@ def _shrink_npy(path: Path, rows: int) -> None:
 def list_caches(cache_dir: Path) -> list[dict]:
     """Every cache in `cache_dir`: file, source, size in px, images, MiB."""
     found = []
-    for tensor in sorted(Path(cache_dir).glob("*.npy")):
+    for tensor in sorted(Path(cache_dir).glob("[!.]*.npy")):  # not the temporary files of a build (.NAME.tmp-...)
         manifest = CacheFiles(tensor, tensor.with_suffix(".json")).read_manifest() or {}
         found.append({"file": tensor.name, "source": manifest.get("source", "?"), "res": manifest.get("res"),
                       "images": manifest.get("images"), "mib": round(tensor.stat().st_size / 2**20, 1)})

@@ -384,7 +384,8 @@ def _gdrive_source(id_or_url: str, cache_dir: Path, res: int, channels: int, min
 def _array_source(path: Path, cache_dir: Path, res: int, channels: int, log: Log) -> Source:
     """Images saved as a .npy/.npz array (MNIST, a flowers set...), converted once into the uint8 cache."""
     path = Path(path).expanduser().resolve()
-    images = image_layout(read_array(path), path)
+    array, which = read_array(path)
+    images = image_layout(array, path)
     described, offset, scale = value_range(images)
     info = path.stat()
     expected = _expected_manifest(shown(path), {"files": 1, "bytes": info.st_size, "newest_mtime_ns": info.st_mtime_ns},
@@ -397,7 +398,7 @@ def _array_source(path: Path, cache_dir: Path, res: int, channels: int, log: Log
         return len(images), {}
 
     shape = "×".join(str(n) for n in images.shape[1:])
-    log(f"{shown(path)}: {len(images):,} images of {shape}, {described}")
+    log(f"{shown(path)}: {len(images):,} images of {shape}, {described}" + (f"; training on {which}" if which else ""))
     return Source(shown(path), f"array {shown(path)} ({len(images):,} images of {shape}, {described})",
                   CacheFiles.for_source(cache_dir, shown(path), path.stem, res, channels),
                   {**expected, "value_range": described}, lambda: (len(images), fill))
@@ -525,15 +526,33 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 ARRAY_CHUNK = 1024
 
 
-def read_array(path: Path) -> np.ndarray:
-    """The image array in a .npy file (memory-mapped) or the largest array in a .npz (e.g. x_train)."""
+def read_array(path: Path) -> tuple[np.ndarray, str]:
+    """(images, which) of a .npy file (memory-mapped) or a .npz archive. From a .npz: its largest array of
+    images (N, H, W[, C]), e.g. x_train beside x_test, and `which` names it when there are several; two of the
+    same size are refused, naming them. Other arrays (labels) are ignored."""
     try:
         if path.suffix == ".npy":
-            return np.load(path, mmap_mode="r", allow_pickle=False)
+            return np.load(path, mmap_mode="r", allow_pickle=False), ""
         with np.load(path, allow_pickle=False) as archive:
-            return max((archive[name] for name in archive.files), key=lambda a: a.size)
+            arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"--data {path}: not a readable .npy/.npz array ({error or type(error).__name__})") from None
+    if not arrays:
+        raise DataError(f"--data {path}: the archive holds no array")
+    images = sorted((name for name in arrays if _is_image_stack(arrays[name].shape)), key=lambda n: -arrays[n].size)
+    if len(images) < 2:
+        return arrays[images[0]] if images else max(arrays.values(), key=lambda a: a.size), ""
+    named = ", ".join(f"{name} {'×'.join(f'{n:,}' for n in arrays[name].shape)}" for name in images)
+    if arrays[images[0]].size == arrays[images[1]].size:
+        raise DataError(f"--data {path}: holds {len(images)} arrays of images of the same size ({named}); save the "
+                        f"one to train on alone, e.g. np.save('{images[0]}.npy', np.load('{path.name}')"
+                        f"['{images[0]}']), and pass that .npy")
+    return arrays[images[0]], f"{images[0]}, the largest of its arrays of images ({named})"
+
+
+def _is_image_stack(shape: tuple[int, ...]) -> bool:
+    """(N, H, W), or (N, H, W, C) / (N, C, H, W) with 1, 3 or 4 channels: what image_layout accepts."""
+    return len(shape) == 3 or (len(shape) == 4 and (shape[-1] in (1, 3, 4) or shape[1] in (1, 3, 4)))
 
 
 def image_layout(array: np.ndarray, path: Path) -> np.ndarray:
@@ -578,7 +597,7 @@ def array_resolution(data: str | None) -> int | None:
     """The image size of a .npy/.npz --data, so that it trains at its own size unless --res says otherwise."""
     if data is None or not data.endswith(ARRAY_SUFFIXES) or not Path(data).is_file():
         return None
-    images = image_layout(read_array(Path(data)), Path(data))
+    images = image_layout(read_array(Path(data))[0], Path(data))
     return images.shape[1] if images.shape[1] == images.shape[2] else min(images.shape[1:3])
 
 

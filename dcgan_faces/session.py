@@ -94,9 +94,18 @@ class Session:
         found = checkpoint.read_latest(self.run_folder.checkpoints, self.say)
         last = f"the last good checkpoint (iteration {found[1]['iteration']:,}) is kept" if found else "no checkpoint"
         self.say(f"training diverged at iteration {k:,} ({figures}); {last}.")
-        if self.config.on_nan != "rollback" or found is None or self.rollbacks >= MAX_ROLLBACKS:
-            self.say(f"Lower the learning rate (e.g. --lr {self.trainer.learning_rates()[0] / 2:.3g} with --fresh), "
-                     "or pass --on-nan rollback to reload the last checkpoint with halved learning rates and go on.")
+        lower = f"--lr {self.trainer.learning_rates()[0] / 2:.3g} with --fresh"
+        if self.config.on_nan != "rollback":
+            self.say(f"Lower the learning rate (e.g. {lower}), or pass --on-nan rollback to reload the last "
+                     "checkpoint with halved learning rates and go on.")
+            return False
+        if found is None:
+            self.say(f"--on-nan rollback: no checkpoint to go back to yet (the first is written at iteration "
+                     f"{self.config.checkpoint_interval:,}); lower the learning rate (e.g. {lower}).")
+            return False
+        if self.rollbacks >= MAX_ROLLBACKS:
+            self.say(f"--on-nan rollback: it diverged again after {MAX_ROLLBACKS} rollbacks, each halving the "
+                     f"learning rates; stopped. Lower the learning rate further (e.g. {lower}).")
             return False
         _, state, arrays = found
         checkpoint.restore(self.trainer.gan, arrays)
