@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan_faces.atomic import remove_stale, temporary_path, write_json
+from dcgan_faces.atomic import remove_stale, temporary_path
 
 BLOCK = 1 << 20  # bytes per checksum block
 FULL_CHECK_UP_TO = 256 << 20  # caches up to this size are verified whole when opened
@@ -169,11 +169,15 @@ def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray]
           manifest: dict) -> dict:
     """Build the tensor of at most `shape` rows: `fill(out)` writes rows into the memory map and returns how
     many it kept and entries for the manifest. Space is checked and allocated first; returns the manifest
-    written beside the tensor."""
+    written beside the tensor.
+
+    Both files are written in full under temporary names before either is renamed into place, so a disk
+    with room for the tensor but not for its manifest leaves neither, and any earlier cache is kept.
+    """
     rows = int(np.prod(shape[1:]))
     header = 128  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
     size = header + shape[0] * rows
-    tmp = temporary_path(files.tensor)
+    tmp, tmp_manifest = temporary_path(files.tensor), temporary_path(files.manifest)
     try:
         _allocate(tmp, size, shape)
         out = np.lib.format.open_memmap(tmp, mode="r+")
@@ -182,17 +186,19 @@ def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray]
         del out
         if kept < shape[0]:
             _shrink_npy(tmp, kept)
-        sums = block_checksums(tmp)
-        with open(tmp, "rb+") as file:
-            os.fsync(file.fileno())
+        manifest = {**manifest, **extra, "images": kept, "crc32": block_checksums(tmp)}
+        tmp_manifest.write_text(json.dumps(manifest, indent=2))
+        for written in (tmp, tmp_manifest):
+            with open(written, "rb+") as file:
+                os.fsync(file.fileno())
         os.replace(tmp, files.tensor)
+        os.replace(tmp_manifest, files.manifest)
     except OSError as error:
         raise CacheError(f"could not write the cache {files.tensor} ({error.strerror or error}); any earlier "
                          "cache there is kept; free some space or pass --cache-dir on another disk") from None
     finally:
         tmp.unlink(missing_ok=True)
-    manifest = {**manifest, **extra, "images": kept, "crc32": sums}
-    write_json(files.manifest, manifest)
+        tmp_manifest.unlink(missing_ok=True)
     return manifest
 
 
@@ -200,8 +206,10 @@ def _allocate(path: Path, size: int, shape: tuple[int, ...]) -> None:
     """An .npy file of `shape` whose blocks are reserved on disk, so that a full disk fails here."""
     free = shutil.disk_usage(path.parent).free
     if free < size:
-        raise OSError(28, f"No space left on device: the cache needs {size / 2**20:,.0f} MiB, "
-                          f"{free / 2**20:,.0f} MiB are free")
+        need, have = size_text(size), size_text(free)
+        if need == have:  # too close to tell apart when rounded
+            need, have = f"{size:,} bytes", f"{free:,} bytes"
+        raise OSError(28, f"No space left on device: the cache needs {need}, the disk has {have} free")
     np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape).flush()
     with open(path, "rb+") as file:
         try:
@@ -209,6 +217,17 @@ def _allocate(path: Path, size: int, shape: tuple[int, ...]) -> None:
         except (AttributeError, OSError) as error:  # not on every OS and file system; the space check stands
             if getattr(error, "errno", None) == 28:
                 raise
+
+
+def size_text(size: int) -> str:
+    """A byte count as people read it: 0 bytes, 812 bytes, 18.1 KiB, 70.3 MiB, 1.25 GiB."""
+    if size < 2**10:
+        return f"{size:,} bytes"
+    if size < 2**20:
+        return f"{size / 2**10:,.1f} KiB"
+    if size < 2**30:
+        return f"{size / 2**20:,.1f} MiB"
+    return f"{size / 2**30:,.2f} GiB"
 
 
 def _shrink_npy(path: Path, rows: int) -> None:
@@ -232,7 +251,7 @@ def _shrink_npy(path: Path, rows: int) -> None:
 def list_caches(cache_dir: Path) -> list[dict]:
     """Every cache in `cache_dir`: file, source, size in px, images, MiB."""
     found = []
-    for tensor in sorted(Path(cache_dir).glob("*.npy")):
+    for tensor in sorted(Path(cache_dir).glob("[!.]*.npy")):  # not the temporary files of a build (.NAME.tmp-...)
         manifest = CacheFiles(tensor, tensor.with_suffix(".json")).read_manifest() or {}
         found.append({"file": tensor.name, "source": manifest.get("source", "?"), "res": manifest.get("res"),
                       "images": manifest.get("images"), "mib": round(tensor.stat().st_size / 2**20, 1)})

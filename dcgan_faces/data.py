@@ -28,6 +28,7 @@ from tqdm import tqdm
 from dcgan_faces import cache
 from dcgan_faces.atomic import write_json
 from dcgan_faces.cache import CacheError, CacheFiles
+from dcgan_faces.imagefile import is_marked
 from dcgan_faces.runfolder import is_run_folder
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
@@ -38,6 +39,8 @@ GDRIVE_PREFIX = "gdrive:"
 DEMO_IMAGES = 2_000
 SERIAL_BELOW = 256  # folders smaller than this are decoded in-process: a pool costs more than it saves
 SKIPPED_NAMED = 5
+OWN_OUTPUT = "written by dcgan_faces"  # the reason an image marked by imagefile is skipped
+LISTING = "data_listing"  # the checkpoint array that holds the data's listing (see _identify)
 TAIL_BYTES = 256  # the end of each file enters the fingerprint: an image replaced by another of equal size shows
 
 Log = Callable[[str], None]
@@ -59,6 +62,7 @@ class Dataset:
     skipped: dict[str, int] = field(default_factory=dict)
     fingerprint: str | None = None  # of the source's files (folders only): the same images after a move
     check: cache.Check | None = None  # the background check of a large cache's checksums
+    listing: np.ndarray | None = None  # see _identify (folders only): saved with checkpoints, see data_change
 
 
 # ---------------------------------------------------------------------------------------------- decoding
@@ -132,12 +136,15 @@ def _centre_square(image: Image.Image) -> Image.Image:
 def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np.ndarray:
     """One file → uint8 (res, res, channels): EXIF-oriented, RGB, centre-cropped square, Lanczos-resized.
 
-    Smaller images are upscaled, unless their short side is under `min_size`. Raises SkippedImage.
+    Smaller images are upscaled, unless their short side is under `min_size`. Raises SkippedImage, also for
+    an image this package wrote (read from its header, before any pixel is decoded).
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                if is_marked(image):  # a grid, plot or generated face: never train on the model's own output
+                    raise SkippedImage(OWN_OUTPUT)
                 if min(image.size) < min_size:
                     raise SkippedImage("smaller than --min-size")
                 # JPEG draft mode decodes at 1/2, 1/4 or 1/8 size straight from the DCT: much faster on
@@ -234,18 +241,54 @@ def folder_fingerprint(folder: Path, files: list[Path], with_content: bool | Non
 
     The digest does not depend on where the folder is, so a moved folder is recognised as the same images.
     """
+    return _identify(folder, files, with_content)[0]
+
+
+def _identify(folder: Path, files: list[Path], with_content: bool | None = None) -> tuple[dict, np.ndarray]:
+    """(folder_fingerprint, listing): the listing holds one row per file, uint64 hashes of (its name, its
+    name with its size, time and last bytes), so that a later listing tells which files came, went or changed."""
     from dcgan_faces.drive import is_slow_mount
 
     content = not is_slow_mount(folder) if with_content is None else with_content
     digest = hashlib.sha256()
     sizes, newest = 0, 0
-    for path in files:
+    listing = np.empty((len(files), 2), dtype=np.uint64)
+    for row, path in enumerate(files):
         size, mtime = _stat(path)
         sizes, newest = sizes + size, max(newest, mtime)
-        digest.update(os.fsencode(path.relative_to(folder)) + b"\0" + f"{size} {mtime}".encode() + b"\0")
+        name = os.fsencode(path.relative_to(folder))
+        entry = name + b"\0" + f"{size} {mtime}".encode() + b"\0"
+        digest.update(entry)
         if content:
-            digest.update(hashlib.sha1(_tail(path, size)).digest())
-    return {"files": len(files), "bytes": sizes, "newest_mtime_ns": newest, "fingerprint": digest.hexdigest()}
+            tail = hashlib.sha1(_tail(path, size)).digest()
+            digest.update(tail)
+            entry += tail
+        listing[row] = _hash64(name), _hash64(entry)
+    fingerprint = {"files": len(files), "bytes": sizes, "newest_mtime_ns": newest, "fingerprint": digest.hexdigest()}
+    return fingerprint, listing
+
+
+def _hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def data_change(state: dict, arrays: dict, dataset: Dataset) -> str | None:
+    """For a resumed run: one line saying how its images changed since the checkpoint (`state`, `arrays`)
+    was saved, or None when they did not (or cannot be compared: not a folder)."""
+    recorded = state.get("data_fingerprint")
+    if recorded is None or dataset.fingerprint is None or recorded == dataset.fingerprint:
+        return None
+    before = arrays.get(LISTING)
+    if before is None or dataset.listing is None:
+        what = "image files added, removed or edited (the checkpoint does not record which)"
+    else:
+        now = dataset.listing
+        added = len(np.setdiff1d(now[:, 0], before[:, 0]))
+        removed = len(np.setdiff1d(before[:, 0], now[:, 0]))
+        edited = len(np.setdiff1d(now[:, 1], before[:, 1])) - added
+        what = f"{added:,} image files added, {removed:,} removed" + (f", {edited:,} edited" if edited > 0 else "")
+    return (f"the data changed since the checkpoint of iteration {state.get('iteration', 0):,}: {what}; training "
+            f"goes on with {len(dataset.images):,} images")
 
 
 # ------------------------------------------------------------------------------------------------- cache
@@ -298,18 +341,19 @@ class Source:
     expected: dict  # the manifest entries the cache must match
     prepare: Callable[[], tuple[int, Fill]]
     fingerprint: str | None = None
+    listing: np.ndarray | None = None
 
 
 def _folder_source(folder: Path, cache_dir: Path, res: int, channels: int, min_size: int, log: Log,
                    exclude: Iterable[Path]) -> Source:
     folder = Path(folder).expanduser().resolve()
     files = _image_files(folder, exclude=(*exclude, cache_dir))
-    fingerprint = folder_fingerprint(folder, files)
+    fingerprint, listing = _identify(folder, files)
     return Source(str(folder), f"folder {shown(folder)} ({len(files):,} image files)",
                   CacheFiles.for_source(cache_dir, shown(folder), folder.name, res, channels),
                   _expected_manifest(shown(folder), fingerprint, res, channels, min_size),
                   lambda: (len(files), _decode_into(folder, files, res, channels, log, min_size)),
-                  fingerprint["fingerprint"])
+                  fingerprint["fingerprint"], listing)
 
 
 def _gdrive_source(id_or_url: str, cache_dir: Path, res: int, channels: int, min_size: int, log: Log) -> Source:
@@ -341,7 +385,8 @@ def _gdrive_source(id_or_url: str, cache_dir: Path, res: int, channels: int, min
 def _array_source(path: Path, cache_dir: Path, res: int, channels: int, log: Log) -> Source:
     """Images saved as a .npy/.npz array (MNIST, a flowers set...), converted once into the uint8 cache."""
     path = Path(path).expanduser().resolve()
-    images = image_layout(read_array(path), path)
+    array, which = read_array(path)
+    images = image_layout(array, path)
     described, offset, scale = value_range(images)
     info = path.stat()
     expected = _expected_manifest(shown(path), {"files": 1, "bytes": info.st_size, "newest_mtime_ns": info.st_mtime_ns},
@@ -354,7 +399,7 @@ def _array_source(path: Path, cache_dir: Path, res: int, channels: int, log: Log
         return len(images), {}
 
     shape = "×".join(str(n) for n in images.shape[1:])
-    log(f"{shown(path)}: {len(images):,} images of {shape}, {described}")
+    log(f"{shown(path)}: {len(images):,} images of {shape}, {described}" + (f"; training on {which}" if which else ""))
     return Source(shown(path), f"array {shown(path)} ({len(images):,} images of {shape}, {described})",
                   CacheFiles.for_source(cache_dir, shown(path), path.stem, res, channels),
                   {**expected, "value_range": described}, lambda: (len(images), fill))
@@ -428,7 +473,7 @@ def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3,
     opened = local_copy(source.files.tensor)
     large = opened.stat().st_size > cache.FULL_CHECK_UP_TO and reason is None  # a new build was checked whole
     return Dataset(np.load(opened, mmap_mode="r"), source.key, source.files.tensor, manifest.get("skipped", {}),
-                   source.fingerprint, cache.Check(source.files, opened) if large else None)
+                   source.fingerprint, cache.Check(source.files, opened) if large else None, source.listing)
 
 
 def describe_source(data: str | None, cache_dir: Path, res: int, channels: int = 3, min_size: int = 0,
@@ -482,15 +527,33 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 ARRAY_CHUNK = 1024
 
 
-def read_array(path: Path) -> np.ndarray:
-    """The image array in a .npy file (memory-mapped) or the largest array in a .npz (e.g. x_train)."""
+def read_array(path: Path) -> tuple[np.ndarray, str]:
+    """(images, which) of a .npy file (memory-mapped) or a .npz archive. From a .npz: its largest array of
+    images (N, H, W[, C]), e.g. x_train beside x_test, and `which` names it when there are several; two of the
+    same size are refused, naming them. Other arrays (labels) are ignored."""
     try:
         if path.suffix == ".npy":
-            return np.load(path, mmap_mode="r", allow_pickle=False)
+            return np.load(path, mmap_mode="r", allow_pickle=False), ""
         with np.load(path, allow_pickle=False) as archive:
-            return max((archive[name] for name in archive.files), key=lambda a: a.size)
+            arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"--data {path}: not a readable .npy/.npz array ({error or type(error).__name__})") from None
+    if not arrays:
+        raise DataError(f"--data {path}: the archive holds no array")
+    images = sorted((name for name in arrays if _is_image_stack(arrays[name].shape)), key=lambda n: -arrays[n].size)
+    if len(images) < 2:
+        return arrays[images[0]] if images else max(arrays.values(), key=lambda a: a.size), ""
+    named = ", ".join(f"{name} {'×'.join(f'{n:,}' for n in arrays[name].shape)}" for name in images)
+    if arrays[images[0]].size == arrays[images[1]].size:
+        raise DataError(f"--data {path}: holds {len(images)} arrays of images of the same size ({named}); save the "
+                        f"one to train on alone, e.g. np.save('{images[0]}.npy', np.load('{path.name}')"
+                        f"['{images[0]}']), and pass that .npy")
+    return arrays[images[0]], f"{images[0]}, the largest of its arrays of images ({named})"
+
+
+def _is_image_stack(shape: tuple[int, ...]) -> bool:
+    """(N, H, W), or (N, H, W, C) / (N, C, H, W) with 1, 3 or 4 channels: what image_layout accepts."""
+    return len(shape) == 3 or (len(shape) == 4 and (shape[-1] in (1, 3, 4) or shape[1] in (1, 3, 4)))
 
 
 def image_layout(array: np.ndarray, path: Path) -> np.ndarray:
@@ -535,7 +598,7 @@ def array_resolution(data: str | None) -> int | None:
     """The image size of a .npy/.npz --data, so that it trains at its own size unless --res says otherwise."""
     if data is None or not data.endswith(ARRAY_SUFFIXES) or not Path(data).is_file():
         return None
-    images = image_layout(read_array(Path(data)), Path(data))
+    images = image_layout(read_array(Path(data))[0], Path(data))
     return images.shape[1] if images.shape[1] == images.shape[2] else min(images.shape[1:3])
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dcgan_faces import cli_types
+from dcgan_faces import cli_types, imagefile
 from dcgan_faces.atomic import write_atomically
 from dcgan_faces.cli_types import Parser, positive_float, positive_int
 from dcgan_faces.preview import image_grid, to_uint8
@@ -99,7 +99,7 @@ def to_pil(image: np.ndarray) -> Image.Image:
 
 
 def save_png(image: Image.Image, path: Path) -> Path:
-    return write_atomically(path, lambda tmp: image.save(tmp, format="PNG"))
+    return imagefile.save_png(image, path, "generated")
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -123,9 +123,7 @@ def _even(frame: np.ndarray) -> np.ndarray:
 
 
 def write_gif(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
-    images = [to_pil(np.asarray(frame)) for frame in frames]
-    return write_atomically(path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True,
-                                                             append_images=images[1:], duration=1000 / fps, loop=0))
+    return imagefile.save_gif([to_pil(np.asarray(frame)) for frame in frames], path, "animation", 1000 / fps)
 
 
 def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:

@@ -1,9 +1,12 @@
-"""A run folder is owned by one trainer at a time: RUN/.lock names its host and process, and its
-modification time is a heartbeat, refreshed every HEARTBEAT seconds while the trainer lives.
+"""A run folder is owned by one trainer at a time: RUN/.lock names its host, the host's boot and its process,
+and its modification time is a heartbeat, refreshed every HEARTBEAT seconds while the trainer lives.
 
-A second trainer on the same folder is refused in one line. A lock left by a process that is gone (this
-machine's dead process, or a heartbeat older than STALE_AFTER, e.g. a Colab VM that disconnected) is
-taken over, with a message.
+A second trainer on the same folder is refused in one line. A lock left by a process that is gone is taken
+over, with a message. On this machine (same host name and boot) the process decides: a live one keeps the
+lock however old its heartbeat (stopped with SIGSTOP, a closed laptop lid), a dead one loses it. From another
+machine, or from this one before a reboot (its process number means nothing now), the heartbeat decides: it
+is gone after STALE_AFTER seconds without one (e.g. a Colab VM that disconnected). A heartbeat dated in the
+future (another machine's clock ahead) counts as fresh.
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ from dcgan_faces.atomic import HOST, alive
 NAME = ".lock"
 HEARTBEAT = 30.0  # seconds
 STALE_AFTER = 300.0  # seconds without a heartbeat: the holder is gone
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id() -> str | None:
+    """This boot of this machine (Linux); None where the system does not tell."""
+    try:
+        return BOOT_ID_FILE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+BOOT = boot_id()
 
 
 class LockedError(Exception):
@@ -28,7 +43,7 @@ class LockedError(Exception):
 class RunLock:
     def __init__(self, folder: Path):
         self.path = Path(folder) / NAME
-        self.mine = json.dumps({"host": HOST, "pid": os.getpid()})
+        self.mine = json.dumps({"host": HOST, "boot": BOOT, "pid": os.getpid()})
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -37,13 +52,10 @@ class RunLock:
         message = None
         if self.path.exists():
             holder, age = self._holder()
-            if not self._stale(holder, age):
-                raise LockedError(
-                    f"--out {self.path.parent} is in use by another training ({self._who(holder)}, active "
-                    f"{age:.0f} s ago); let it finish or stop it, or pick another --out. If it is gone, wait "
-                    f"{STALE_AFTER / 60:.0f} minutes or delete {self.path}")
+            if not _stale(holder, age):
+                raise LockedError(_in_use(self.path, holder, age))
             self.path.unlink(missing_ok=True)
-            message = f"taking over the run folder from a training that is gone ({self._who(holder)})"
+            message = f"taking over the run folder from a training that is gone ({_who(holder)})"
         try:
             with open(self.path, "x") as file:
                 file.write(self.mine)
@@ -86,12 +98,36 @@ class RunLock:
         except (OSError, ValueError):
             return {}, STALE_AFTER + 1  # unreadable or vanished: nobody keeps it alive
 
-    @staticmethod
-    def _stale(holder: dict, age: float) -> bool:
-        if age > STALE_AFTER:
-            return True
-        return holder.get("host") == HOST and isinstance(holder.get("pid"), int) and not alive(holder["pid"])
 
-    @staticmethod
-    def _who(holder: dict) -> str:
-        return f"host {holder.get('host', '?')}, process {holder.get('pid', '?')}"
+
+def _on_this_machine(holder: dict) -> bool:
+    """Whether the lock was taken on this machine since it last booted, so that its process number counts.
+    (A lock written before locks recorded the boot counts as this boot's.)"""
+    return holder.get("host") == HOST and isinstance(holder.get("pid"), int) and holder.get("boot", BOOT) == BOOT
+
+
+def _stale(holder: dict, age: float) -> bool:
+    if _on_this_machine(holder):
+        return not alive(holder["pid"])
+    return age > STALE_AFTER
+
+
+def _in_use(path: Path, holder: dict, age: float) -> str:
+    """The one-line refusal: who holds the folder and what to do."""
+    if _on_this_machine(holder):
+        return (f"--out {path.parent} is in use by another training on this machine (process {holder['pid']}, "
+                f"alive; last heartbeat {_ago(age)}: it may be stopped, `kill -CONT {holder['pid']}` resumes it); "
+                "let it finish or stop it, or pick another --out")
+    return (f"--out {path.parent} is in use by another training ({_who(holder)}, last heartbeat {_ago(age)}); "
+            f"let it finish or stop it, or pick another --out. If it is gone, wait {STALE_AFTER / 60:.0f} minutes "
+            f"after its last heartbeat or delete {path}")
+
+
+def _ago(age: float) -> str:
+    if age < 0:
+        return f"dated {-age:,.0f} s ahead of this machine's clock (the clocks differ), taken as just now"
+    return f"{age:,.0f} s ago"
+
+
+def _who(holder: dict) -> str:
+    return f"host {holder.get('host', '?')}, process {holder.get('pid', '?')}"

@@ -13,6 +13,7 @@ import numpy as np
 
 from dcgan_faces.atomic import write_atomically
 from dcgan_faces.cli_types import Parser, positive_int
+from dcgan_faces.imagefile import png_metadata
 from dcgan_faces.runfolder import RunFolder
 
 SMOOTHING = 50  # rows in the moving average
@@ -80,7 +81,8 @@ def save_plot(rows: list[dict], path: Path, smoothing: int = SMOOTHING) -> Path:
         ax.set_ylabel(title)
     axes[1].set_ylim(-0.02, 1.02)
     axes[-1].set_xlabel("iteration")
-    return write_atomically(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    return write_atomically(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=100,
+                                                                          metadata=png_metadata("plot")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from dcgan_faces import cache
+from dcgan_faces.atomic import remove_stale
 from dcgan_faces.cli_types import Parser, non_negative_int
 from dcgan_faces.config import resolution
 from dcgan_faces.data import GDRIVE_PREFIX, DataError, open_dataset
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def list_caches(cache_dir: Path) -> int:
+    """Print the caches; what killed builds left half-written is removed first (it is no cache)."""
+    remove_stale(Path(cache_dir))
     found = cache.list_caches(cache_dir)
     if not found:
         print(f"no caches in {cache_dir}")

@@ -13,6 +13,7 @@ from PIL import Image
 from dcgan_faces import __version__
 from dcgan_faces.atomic import write_atomically, write_json, write_text
 from dcgan_faces.config import TrainConfig
+from dcgan_faces.imagefile import save_png
 
 PREVIEW_PATTERN = "iter-*.png"
 MARK = ".dcgan_faces_run"  # a run folder's own mark: only a marked folder is resumed, moved aside or skipped as data
@@ -120,7 +121,7 @@ class RunFolder:
         return self.previews / f"iter-{iteration:08d}.png"
 
     def save_preview(self, grid: Image.Image, iteration: int) -> Path:
-        return write_atomically(self.preview_path(iteration), lambda tmp: grid.save(tmp, format="PNG"))
+        return save_png(grid, self.preview_path(iteration), "preview grid")
 
     def preview_files(self) -> list[Path]:
         return sorted(self.previews.glob(PREVIEW_PATTERN))

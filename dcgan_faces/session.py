@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dcgan_faces import __version__, checkpoint, drive, notebook
 from dcgan_faces.config import TrainConfig
-from dcgan_faces.data import Dataset
+from dcgan_faces.data import LISTING, Dataset
 from dcgan_faces.preview import preview_seeds
 from dcgan_faces.runfolder import RunFolder
 from dcgan_faces.trainer import Trainer
@@ -58,6 +58,7 @@ class Session:
             if notebook.in_kernel():  # after Previews and LossPlot: it shows the files they wrote
                 self.writers.append(notebook.NotebookDisplay(config.save_every))
         self._unavailable: set[str] = set()
+        self._failed: set[str] = set()  # writes reported as failed, said once (a grid's name holds its iteration)
 
     def run(self, stop) -> int:
         """Train until config.steps or until `stop.signal`; returns the process exit code."""
@@ -95,9 +96,18 @@ class Session:
         found = checkpoint.read_latest(self.run_folder.checkpoints, self.say)
         last = f"the last good checkpoint (iteration {found[1]['iteration']:,}) is kept" if found else "no checkpoint"
         self.say(f"training diverged at iteration {k:,} ({figures}); {last}.")
-        if self.config.on_nan != "rollback" or found is None or self.rollbacks >= MAX_ROLLBACKS:
-            self.say(f"Lower the learning rate (e.g. --lr {self.trainer.learning_rates()[0] / 2:.3g} with --fresh), "
-                     "or pass --on-nan rollback to reload the last checkpoint with halved learning rates and go on.")
+        lower = f"--lr {self.trainer.learning_rates()[0] / 2:.3g} with --fresh"
+        if self.config.on_nan != "rollback":
+            self.say(f"Lower the learning rate (e.g. {lower}), or pass --on-nan rollback to reload the last "
+                     "checkpoint with halved learning rates and go on.")
+            return False
+        if found is None:
+            self.say(f"--on-nan rollback: no checkpoint to go back to yet (the first is written at iteration "
+                     f"{self.config.checkpoint_interval:,}); lower the learning rate (e.g. {lower}).")
+            return False
+        if self.rollbacks >= MAX_ROLLBACKS:
+            self.say(f"--on-nan rollback: it diverged again after {MAX_ROLLBACKS} rollbacks, each halving the "
+                     f"learning rates; stopped. Lower the learning rate further (e.g. {lower}).")
             return False
         _, state, arrays = found
         checkpoint.restore(self.trainer.gan, arrays)
@@ -117,8 +127,8 @@ class Session:
 
     def finish(self, stopped_by: int | None) -> int:
         self._each("on_train_end")
-        if self.generator_writer is not None and not self.generator_writer.saved:
-            return 1
+        if self.generator_writer is not None and self.generator_writer.saved_as != self.run_folder.generator_path:
+            return 1  # the message said where it went, or that it could not be saved
         k, where = self.trainer.iteration, self.run_folder.path
         if stopped_by is not None:
             self.say(f"stopped at iteration {k:,}: checkpoint, grid and generator saved in {where}. "
@@ -142,8 +152,10 @@ class Session:
         try:
             write()
         except OSError as error:
-            self.say(f"could not write {what} ({error.strerror or error}); the previous file is kept. Free some "
-                     f"space in {self.run_folder.path} or fix the mount, and training continues.")
+            if what not in self._failed:  # not again: the TensorBoard log would say it at every iteration
+                self._failed.add(what)
+                self.say(f"could not write {what} ({error.strerror or error}); the previous file is kept. Free some "
+                         f"space in {self.run_folder.path} or fix the mount, and training continues.")
             return False
         except ImportError as error:
             if not optional:
@@ -163,7 +175,9 @@ class Session:
             "run_id": self.run_id,
             "data_fingerprint": self.dataset.fingerprint,
         }
+        extra = {"preview_seeds": self.preview_seeds}
+        if self.dataset.listing is not None:
+            extra[LISTING] = self.dataset.listing
         folder = self.run_folder.checkpoints
         staging = Path(tempfile.gettempdir()) if drive.is_slow_mount(folder) else None
-        checkpoint.save(folder, self.trainer.gan, state, self.config.keep_checkpoints,
-                        extra={"preview_seeds": self.preview_seeds}, staging=staging)
+        checkpoint.save(folder, self.trainer.gan, state, self.config.keep_checkpoints, extra=extra, staging=staging)

@@ -6,6 +6,8 @@ Summaries go through `tf.summary.write` with the scalars and images plugins' met
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import math
 from collections.abc import Mapping
@@ -44,15 +46,35 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _os_error(error: tf.errors.OpError) -> OSError:
+    """TensorFlow's write error (a full disk is a ResourceExhaustedError) as the OSError that every other
+    writer raises, so that the run reports it in one line and goes on."""
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        return OSError(errno.ENOSPC, "No space left on device")
+    return OSError(errno.EIO, (error.message or type(error).__name__).splitlines()[0].rsplit("; ", 1)[-1])
+
+
 class TensorBoardLog:
+    """The event files of one run; every method raises OSError when they cannot be written."""
+
     def __init__(self, logdir: Path):
         self.logdir = Path(logdir)
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        self._writer = tf.summary.create_file_writer(str(self.logdir))
+        self._writer = None  # made on first use: a full disk at start is then reported like any later one
+
+    @contextlib.contextmanager
+    def _writing(self):
+        try:
+            if self._writer is None:
+                self.logdir.mkdir(parents=True, exist_ok=True)
+                self._writer = tf.summary.create_file_writer(str(self.logdir))
+            with self._writer.as_default():
+                yield
+        except tf.errors.OpError as error:
+            raise _os_error(error) from None
 
     def scalars(self, iteration: int, values: Mapping[str, float]) -> None:
         """One point per value; nested dicts become "outer/inner" tags, NaN and inf are skipped."""
-        with self._writer.as_default():
+        with self._writing():
             for tag, value in flatten(values).items():
                 if math.isfinite(value):
                     tf.summary.write(tag, tf.constant(value, tf.float32), step=iteration, metadata=SCALAR)
@@ -61,11 +83,15 @@ class TensorBoardLog:
         """One uint8 (H, W, C) or (H, W) image, stored as PNG."""
         height, width = np.shape(image_uint8)[:2]
         blob = tf.constant([str(width).encode(), str(height).encode(), png_bytes(image_uint8)])
-        with self._writer.as_default():
+        with self._writing():
             tf.summary.write(name, blob, step=iteration, metadata=IMAGE)
 
     def flush(self) -> None:
-        self._writer.flush()
+        if self._writer is not None:
+            with self._writing():
+                self._writer.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            with self._writing():
+                self._writer.close()

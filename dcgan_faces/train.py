@@ -198,7 +198,7 @@ def _acquire(lock, folder: Path) -> None:
 def _start_locked(args: argparse.Namespace, plan, chief: bool):
     from dcgan_faces import checkpoint, distribute
     from dcgan_faces.atomic import remove_stale
-    from dcgan_faces.data import DataError, open_dataset
+    from dcgan_faces.data import DataError, data_change, open_dataset
     from dcgan_faces.resolve import SetupError
     from dcgan_faces.session import Session
     from dcgan_faces.trainer import Trainer, set_process_state
@@ -228,6 +228,8 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool):
         checkpoint.restore(trainer.gan, plan.resumed.arrays)
         trainer.iteration, seconds = plan.resumed.iteration, plan.resumed.state.get("seconds", 0.0)
         print(f"resuming from iteration {trainer.iteration:,} ({plan.resumed.path})")
+        if change := data_change(plan.resumed.state, plan.resumed.arrays, dataset):
+            print(change)
     if chief:
         unreadable = run.read_metrics_log().unreadable
         if unreadable and plan.resumed:

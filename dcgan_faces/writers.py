@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+from dcgan_faces.atomic import write_atomically
 from dcgan_faces.preview import image_grid, to_uint8
 
 POSTFIX_EVERY = 10  # iterations between updates of the progress bar's figures
@@ -59,13 +62,14 @@ class MetricsLog(Writer):
                              "seconds": round(session.seconds, 3)})
 
     def flush(self, session) -> None:
-        if self.pending:
-            session.run_folder.append_metrics(self.pending)
+        """Append the pending rows; where that fails (a full disk) they stay pending for the next try."""
+        rows = self.pending
+        if rows and session.attempt("the metrics log", lambda: session.run_folder.append_metrics(rows)):
             self.pending = []
 
     def on_rollback(self, session):
         self.pending = []
-        session.run_folder.truncate_metrics(session.trainer.iteration)
+        session.attempt("the metrics log", lambda: session.run_folder.truncate_metrics(session.trainer.iteration))
 
     def on_train_end(self, session):
         self.flush(session)
@@ -167,14 +171,35 @@ class Checkpoints(Writer):
 
 
 class SavedGenerator(Writer):
-    """generator.keras at the end (or when stopped): the shown generator, in stock Keras layers."""
+    """generator.keras at the end (or when stopped): the shown generator, in stock Keras layers. Where the
+    run folder has no room, it goes to the system's temporary folder, and the message says where."""
 
     def __init__(self):
-        self.saved = False
+        self.saved_as: Path | None = None
 
     def on_train_end(self, session):
         generator = session.trainer.gan.output_generator
-        self.saved = session.attempt("the generator", lambda: session.run_folder.save_generator(generator))
+        try:
+            self.saved_as = session.run_folder.save_generator(generator)
+            return
+        except OSError as error:
+            problem = f"could not write the generator {session.run_folder.generator_path} ({error.strerror or error})"
+        fallback = Path(tempfile.gettempdir()) / f"{session.run_folder.path.name}-generator-" \
+                                                 f"{session.trainer.iteration:08d}.keras"
+        try:
+            self.saved_as = _save_generator(generator, fallback)
+        except OSError as error:
+            session.say(f"{problem}, nor {fallback} ({error.strerror or error}): the generator of this session is "
+                        "not saved anywhere. Free some space and run the same command: it resumes from the newest "
+                        "checkpoint")
+            return
+        session.say(f"{problem}; saved it as {fallback} instead: move it into the run folder once there is room")
+
+
+def _save_generator(generator, path: Path) -> Path:
+    from dcgan_faces.models import stock_generator
+
+    return write_atomically(path, stock_generator(generator).save)
 
 
 class Progress(Writer):

@@ -4,6 +4,7 @@ import errno
 import io
 import json
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -152,8 +153,10 @@ def test_disk_full_while_saving_outputs_keeps_the_previous_files(face_folder, tm
     assert "could not write the preview grid of iteration 4" in out
     assert sorted(p.name for p in checkpoints.iterdir()) == before
     monkeypatch.setattr(session.RunFolder, "save_generator", _disk_full)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert _train(face_folder, tmp_path, "--steps", "5") == 1
     assert "could not write the generator" in capsys.readouterr().out
+    assert (tmp_path / "run-generator-00000005.keras").exists(), "saved where there is room"
 
 
 def _nan_at(iteration, times=1):
@@ -177,6 +180,42 @@ def test_divergence_stops_keeping_the_last_good_checkpoint(face_folder, tmp_path
     assert "diverged at iteration 3" in out and "iteration 2" in out and f"--lr {half_lr:g}" in out
     assert [p.name for p in (tmp_path / "run/checkpoints").iterdir()] == ["ckpt-00000002.npz"]
     assert not (tmp_path / "run/generator.keras").exists()
+
+
+def _diverging_session(tmp_path, rollbacks=0, checkpoint_at=None):
+    """What Session.rollback reads of a session, with --on-nan rollback, and a checkpoint or none."""
+    from types import SimpleNamespace
+
+    from dcgan_faces.runfolder import RunFolder
+
+    run, said = RunFolder(tmp_path / "run"), []
+    run.create()
+    if checkpoint_at is not None:
+        np.savez(run.checkpoints / f"ckpt-{checkpoint_at:08d}.npz", state=np.array(json.dumps({"iteration": 2})))
+    return SimpleNamespace(run_folder=run, say=said.append, rollbacks=rollbacks,
+                           metrics=SimpleNamespace(flush=lambda session: None),
+                           config=SimpleNamespace(on_nan="rollback", checkpoint_interval=100),
+                           trainer=SimpleNamespace(learning_rates=lambda: (2e-4, 2e-4))), said
+
+
+def test_rollback_that_cannot_roll_back_says_why_instead_of_suggesting_itself(tmp_path):
+    fake, said = _diverging_session(tmp_path)
+    assert session.Session.rollback(fake, 1, "g_loss nan") is False
+    assert said[-1] == ("--on-nan rollback: no checkpoint to go back to yet (the first is written at iteration 100); "
+                        "lower the learning rate (e.g. --lr 0.0001 with --fresh).")
+    fake, said = _diverging_session(tmp_path, rollbacks=session.MAX_ROLLBACKS, checkpoint_at=2)
+    assert session.Session.rollback(fake, 5, "g_loss nan") is False
+    assert said[-1].startswith("--on-nan rollback: it diverged again after 3 rollbacks")
+    assert not any("pass --on-nan rollback" in line for line in said)
+
+
+@pytest.mark.slow
+def test_a_rollback_run_that_diverges_before_its_first_checkpoint_says_so(face_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Trainer, "step", _nan_at(1))
+    assert _train(face_folder, tmp_path, "--steps", "6", "--on-nan", "rollback") == session.DIVERGED_EXIT
+    out = capsys.readouterr().out
+    assert "no checkpoint to go back to yet (the first is written at iteration 2)" in out
+    assert "pass --on-nan rollback" not in out
 
 
 def _learning_rates(run):

@@ -141,6 +141,40 @@ def test_caches_are_listed_and_removed(face_folder, tmp_path, capsys):
     assert prepare.main(["--remove", "nothing.npy", "--cache-dir", str(tmp_path / "cache")]) == 2
 
 
+def test_a_killed_builds_temporary_files_are_no_cache_and_are_cleared(face_folder, tmp_path, capsys):
+    from dcgan_faces.atomic import HOST
+
+    cache_dir = tmp_path / "cache"
+    dataset = _open(face_folder, cache_dir)
+    killed = [cache_dir / f".{dataset.cache_path.stem}.tmp-{HOST}-999999999{suffix}" for suffix in (".npy", ".json")]
+    building = cache_dir / f".other_32_32.tmp-{HOST}-{os.getpid()}.npy"  # a live build's
+    for path in (*killed, building):
+        path.write_bytes(b"\x93NUMPY half a tensor")
+    capsys.readouterr()
+    assert prepare.main(["--list", "--cache-dir", str(cache_dir)]) == 0
+    listing = capsys.readouterr().out
+    assert listing.count("\n") == 1 and "None" not in listing and dataset.cache_path.name in listing
+    assert not any(path.exists() for path in killed) and building.exists()
+
+
+def test_an_npz_trains_on_its_largest_array_of_images_and_names_it(tmp_path):
+    np.savez(tmp_path / "mnist.npz", x_test=np.zeros((3, 28, 28), np.uint8), x_train=np.zeros((5, 28, 28), np.uint8),
+             y_train=np.arange(5))
+    said = []
+    dataset = data.open_dataset(str(tmp_path / "mnist.npz"), tmp_path / "c", 28, channels=1, log=said.append)
+    assert len(dataset.images) == 5
+    assert "training on x_train, the largest of its arrays of images (x_train 5×28×28, x_test 3×28×28)" in said[0]
+
+
+def test_an_npz_with_two_arrays_of_images_of_one_size_is_refused_naming_them(tmp_path):
+    np.savez(tmp_path / "two.npz", faces=np.zeros((4, 16, 16, 3), np.uint8), masks=np.ones((4, 16, 16, 3), np.uint8))
+    with pytest.raises(data.DataError) as refused:
+        data.open_dataset(str(tmp_path / "two.npz"), tmp_path / "c", 16)
+    message = str(refused.value)
+    assert "two.npz: holds 2 arrays of images of the same size (faces 4×16×16×3, masks 4×16×16×3)" in message
+    assert "np.save('faces.npy', np.load('two.npz')['faces'])" in message and "\n" not in message
+
+
 def test_another_resolution_gets_its_own_cache(face_folder, tmp_path):
     _open(face_folder, tmp_path / "cache")
     assert _open(face_folder, tmp_path / "cache", 16).images.shape[1:] == (16, 16, 3)

@@ -1,11 +1,13 @@
 """A hostile but realistic user: full disks, kills mid-write, two writers at once, files that lie."""
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -69,7 +71,8 @@ def test_space_that_the_disk_only_claims_to_have_is_still_a_clean_error(tmp_path
 
 
 @pytest.mark.slow
-def test_a_full_disk_during_training_keeps_every_earlier_file(face_folder, tmp_path, capsys):
+def test_a_full_disk_during_training_keeps_every_earlier_file(face_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the generator goes when the run has no room
     with small_disk(tmp_path / "disk", "64m") as disk:
         out = disk / "run"
         assert _train(face_folder, tmp_path / "cache", out, "--steps", "2") == 0
@@ -77,10 +80,12 @@ def test_a_full_disk_during_training_keeps_every_earlier_file(face_folder, tmp_p
                 for p in out.glob(pattern)}
         _fill(disk, leave=300_000)  # room for the lock, config, log and grids; not for a checkpoint
         capsys.readouterr()
-        assert _train(face_folder, tmp_path / "cache", out, "--steps", "4") == 1  # trained on, generator unsaved
+        assert _train(face_folder, tmp_path / "cache", out, "--steps", "4") == 1  # trained on, not all saved
         captured = capsys.readouterr().out
         assert "could not write the checkpoint of iteration 4 (No space left on device)" in captured
-        assert "could not write the generator" in captured
+        assert f"could not write the generator {out / 'generator.keras'} (No space left on device); saved it as " \
+               f"{tmp_path / 'run-generator-00000004.keras'} instead" in captured
+        assert (tmp_path / "run-generator-00000004.keras").stat().st_size > 0
         assert len(kept) == 4  # grids 0 and 2, checkpoint 2, the generator
         for path, content in kept.items():
             assert path.read_bytes() == content, f"{path.name} was changed"
@@ -271,3 +276,152 @@ def test_a_start_that_fails_before_training_leaves_no_folder_behind(face_folder,
     assert _train(face_folder, tmp_path / "cache", tmp_path / "empty", "--batch-size", "64") == 2
     assert "larger than the 24 images" in capsys.readouterr().err
     assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir()), "kept, and kept empty"
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_mid_run_is_one_line_per_writer_and_the_generator_is_saved_elsewhere(
+        face_folder, tmp_path, capsys, monkeypatch):
+    """Reproduction 4: every writer fails, TensorBoard's included: one line each, no traceback, exit 1."""
+    from dcgan_faces.trainer import Trainer
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_step = Trainer.step
+
+    def step_then_fill(trainer):
+        figures = real_step(trainer)
+        if trainer.iteration == 1:
+            _fill(disk)
+        return figures
+
+    monkeypatch.setattr(Trainer, "step", step_then_fill)
+    with small_disk(tmp_path / "disk", "64m") as disk:
+        assert _train(face_folder, tmp_path / "cache", disk / "run", "--steps", "6") == 1
+        captured = capsys.readouterr()
+        for what in ("the TensorBoard log", "the metrics log", "the preview grid of iteration 2", "the loss plot",
+                     "the checkpoint of iteration 6"):
+            assert captured.out.count(f"could not write {what} (No space left on device)") == 1, what
+        assert "Traceback" not in captured.out + captured.err
+        fallback = tmp_path / "run-generator-00000006.keras"
+        assert f"saved it as {fallback} instead" in captured.out
+    import keras
+
+    assert keras.models.load_model(fallback, compile=False).output_shape == (None, 16, 16, 3)
+
+
+def test_tensorboard_write_errors_are_raised_as_one_os_error(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from dcgan_faces.tblog import TensorBoardLog
+
+    log = TensorBoardLog(tmp_path / "tensorboard")
+    log.scalars(1, {"d_loss": 0.5})
+
+    def full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "events.out.tfevents; No space left on device")
+
+    monkeypatch.setattr(tf.summary, "write", full)
+    with pytest.raises(OSError) as raised:
+        log.scalars(2, {"d_loss": 0.5})
+    assert raised.value.errno == errno.ENOSPC and raised.value.strerror == "No space left on device"
+    monkeypatch.setattr(tf.summary, "write", lambda *a, **k: (_ for _ in ()).throw(
+        tf.errors.UnavailableError(None, None, "{{function_node x}} /mnt/drive/events; Transport endpoint is gone")))
+    with pytest.raises(OSError, match="Transport endpoint is gone"):
+        log.image(2, "preview", np.zeros((4, 4, 3), np.uint8))
+
+
+def _session(tmp_path, said):
+    from dcgan_faces.runfolder import RunFolder
+
+    return SimpleNamespace(_unavailable=set(), _failed=set(), say=said.append, run_folder=RunFolder(tmp_path))
+
+
+def test_a_write_that_keeps_failing_is_reported_once(tmp_path):
+    from dcgan_faces.session import Session
+
+    said = []
+
+    def write():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    session = _session(tmp_path, said)
+    assert [Session.attempt(session, "the TensorBoard log", write) for _ in range(5)] == [False] * 5
+    assert len(said) == 1 and said[0].startswith("could not write the TensorBoard log (No space left on device)")
+    assert not Session.attempt(session, "the preview grid of iteration 4", write) and len(said) == 2
+
+
+def test_a_generator_that_fits_nowhere_says_where_it_could_not_go(tmp_path, monkeypatch):
+    from dcgan_faces import writers
+
+    def no_room(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    said = []
+    session = _session(tmp_path / "run", said)
+    session.run_folder.save_generator = no_room
+    session.trainer = SimpleNamespace(iteration=7, gan=SimpleNamespace(output_generator=None))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(writers, "_save_generator", no_room)
+    saved = writers.SavedGenerator()
+    saved.on_train_end(session)
+    assert saved.saved_as is None and len(said) == 1
+    assert said[0].startswith(f"could not write the generator {tmp_path / 'run/generator.keras'} (No space left on "
+                              f"device), nor {tmp_path / 'run-generator-00000007.keras'} (No space left on device)")
+    monkeypatch.setattr(writers, "_save_generator", lambda generator, path: path)
+    saved.on_train_end(session)
+    assert saved.saved_as == tmp_path / "run-generator-00000007.keras" and "instead" in said[1]
+
+
+def _no_room_for_json(original):
+    def write_text(path, *args, **kwargs):
+        if path.suffix == ".json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(path, *args, **kwargs)
+    return write_text
+
+
+def test_no_room_for_the_cache_manifest_is_one_line_and_leaves_no_tensor_without_it(tmp_path, monkeypatch, capsys):
+    faces = draw_faces(tmp_path / "faces", count=8)
+    cache_dir = tmp_path / "cache"
+    earlier = data.open_dataset(str(faces), cache_dir, 16, log=lambda text: None)
+    kept = {p.name: p.read_bytes() for p in cache_dir.iterdir()}
+    draw_faces(tmp_path / "faces", count=9)  # one more image: the cache is rebuilt
+    monkeypatch.setattr(Path, "write_text", _no_room_for_json(Path.write_text))
+    assert prepare.main(["--data", str(faces), "--res", "16", "--cache-dir", str(cache_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and str(earlier.cache_path) in err
+    assert {p.name: p.read_bytes() for p in cache_dir.iterdir()} == kept, "the earlier cache is kept, nothing added"
+
+
+@pytest.mark.slow
+def test_a_disk_with_room_for_the_tensor_but_not_its_manifest(tmp_path, capsys):
+    faces = draw_faces(tmp_path / "faces", count=16)  # 16 × 16 × 16 × 3 bytes + a header: 12,416 bytes
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        cache.prepare_folder(disk / "cache")
+        _fill(disk, leave=4 * 4096)  # four pages: the tensor, and not one more for the manifest
+        assert train_quietly(["--res", "16", "--data", str(faces), "--cache-dir", str(disk / "cache"),
+                              "--out", str(tmp_path / "run")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "could not write the cache" in err and "No space left on device" in err
+        assert sorted(p.name for p in (disk / "cache").iterdir()) == [cache.MARKER]
+
+
+def test_a_full_disk_states_real_figures(tmp_path, monkeypatch):
+    faces = draw_faces(tmp_path / "faces", count=16)
+    monkeypatch.setattr(cache.shutil, "disk_usage", lambda path: SimpleNamespace(free=0))
+    with pytest.raises(data.DataError, match=r"the cache needs 12\.1 KiB, the disk has 0 bytes free"):
+        data.open_dataset(str(faces), tmp_path / "cache", 16)
+    monkeypatch.setattr(cache.shutil, "disk_usage", lambda path: SimpleNamespace(free=12_400))
+    with pytest.raises(data.DataError, match=r"needs 12,416 bytes, the disk has 12,400 bytes free"):
+        data.open_dataset(str(faces), tmp_path / "cache", 16)
+    assert [cache.size_text(n) for n in (0, 1023, 73_714_483, 3 << 30)] == [
+        "0 bytes", "1,023 bytes", "70.3 MiB", "3.00 GiB"]
+
+
+@pytest.mark.slow
+def test_an_exactly_full_disk_says_so_in_figures(tmp_path, capsys):
+    faces = draw_faces(tmp_path / "faces", count=16)
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        cache.prepare_folder(disk / "cache")
+        _fill(disk)
+        assert prepare.main(["--data", str(faces), "--res", "16", "--cache-dir", str(disk / "cache")]) == 2
+        assert "the cache needs 12.1 KiB, the disk has 0 bytes free" in capsys.readouterr().err
