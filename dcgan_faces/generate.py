@@ -161,9 +161,8 @@ def seed_list(text: str) -> list[int]:
     return numbers
 
 
-def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m dcgan_faces.generate", description=__doc__,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = Parser("dcgan_faces.generate", __doc__, prog)
     p.add_argument("--model", type=Path, required=True, metavar="RUN_OR_FILE",
                    help="run folder (its newest generator: generator.keras or a newer checkpoint) or a .keras file")
     p.add_argument("--n", type=positive_int, default=64, help="number of faces (default 64)")
@@ -261,8 +260,8 @@ def _check_grid_size(args: argparse.Namespace, count: int, generator) -> None:
                          "one PNG per face, or a smaller --n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
     try:
         _check(args)
         generator, config = open_model(args.model)

@@ -35,9 +35,8 @@ def stamped(preview: Path) -> np.ndarray:
     return np.asarray(framed)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m dcgan_faces.movie", description=__doc__,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = Parser("dcgan_faces.movie", __doc__, prog, usage="%(prog)s RUN [options]")
     p.add_argument("run", type=Path, metavar="RUN", help="run folder with previews/iter-*.png")
     p.add_argument("--out", type=Path, help="GIF to write (default RUN/progress.gif)")
     p.add_argument("--fps", type=positive_float, default=8, help="grids per second (default 8)")
@@ -45,8 +44,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
     previews = RunFolder(args.run).preview_files()
     if not previews:
         print(f"error: RUN {args.run}: no preview grids in {args.run / 'previews'}; give a run folder that has "

@@ -27,8 +27,8 @@ same preview faces and continuous numbering. --fresh moves an earlier run aside 
 """
 
 
-def parser(prog: str = "python -m dcgan_faces.train") -> argparse.ArgumentParser:
-    p = Parser(prog=prog, description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = Parser("dcgan_faces.train", __doc__, prog, epilog=EPILOG)
     groups = add_flags(p)
     groups["source"].add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder "
                                   "URL of the images (a zip/tar is unpacked); downloaded once into --cache-dir")
@@ -89,8 +89,8 @@ def _interrupt(signum, frame):
     raise Interrupted(signum)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
     from dcgan_faces import quiet
 
     quiet.import_tensorflow(args.verbose)

@@ -61,14 +61,30 @@ def test_on_a_terminal_a_progress_bar_replaces_the_lines(face_folder, tmp_path, 
     assert not [line for line in captured.out.splitlines() if line.startswith("iteration ")]
 
 
-@pytest.mark.parametrize("command", list(cli.COMMANDS))
-def test_every_tool_is_a_console_command_whose_help_shows_an_example(command, capsys):
+def _help(main, argv, capsys) -> list[str]:
     with pytest.raises(SystemExit) as exit_info:
-        cli.main([command, "--help"])
+        main(argv)
     assert exit_info.value.code == 0
-    text = capsys.readouterr().out
-    assert "Example: python -m dcgan_faces." + command in text
-    assert importlib.import_module(f"dcgan_faces.{command}").main  # what `dcgan-faces COMMAND` calls
+    return capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_every_tool_is_a_console_command_whose_help_opens_with_an_example_under_the_typed_name(command, capsys):
+    lines = _help(cli.main, [command, "--help"], capsys)
+    assert lines[1] == "" and lines[2].startswith(f"Example: dcgan-faces {command}"), lines[:4]
+    usage = next(line for line in lines[3:] if line.startswith("usage: "))
+    assert usage.startswith(f"usage: dcgan-faces {command} ") and len(usage) < 60, "a short usage line, after"
+    module = importlib.import_module(f"dcgan_faces.{command}")
+    lines = _help(module.main, ["--help"], capsys)
+    assert lines[2].startswith(f"Example: python -m dcgan_faces.{command}")
+    usage = next(line for line in lines if line.startswith("usage: "))
+    assert usage.startswith(f"usage: python -m dcgan_faces.{command}")
+
+
+def test_the_console_commands_own_help_opens_with_what_it_does_and_an_example(capsys):
+    assert cli.main(["--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "DCGAN" in lines[0] and lines[2].startswith("Example: dcgan-faces train --data")
 
 
 def test_the_console_command_lists_the_tools_and_refuses_others_in_one_line(capsys):
@@ -85,7 +101,7 @@ def test_the_console_command_lists_the_tools_and_refuses_others_in_one_line(caps
 @pytest.mark.skipif(shutil.which("dcgan-faces") is None, reason="the package is not installed with its scripts")
 def test_the_installed_command_runs():
     done = subprocess.run(["dcgan-faces", "plots", "--help"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "Example: python -m dcgan_faces.plots" in done.stdout
+    assert done.returncode == 0 and done.stdout.splitlines()[2].startswith("Example: dcgan-faces plots runs/")
 
 
 def test_plots_and_gif_movies_need_no_extra():
