@@ -100,6 +100,11 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser(prog).parse_args(argv)
+    from dcgan_faces.metrics import INSTALL, opencv_available
+
+    if not opencv_available():  # before the model and TensorFlow are loaded
+        print(f"error: evaluate needs OpenCV: {INSTALL}", file=sys.stderr)
+        return 2
     try:
         result = evaluate(args)
     except UsageError as error:

@@ -108,3 +108,40 @@ def test_plots_and_gif_movies_need_no_extra():
     setup = (ROOT / "setup.py").read_text()
     plain = setup[setup.index("install_requires="):setup.index("entry_points=")]
     assert "matplotlib" in plain and "pillow" in plain  # plots.png; GIFs are written by Pillow
+
+
+def test_evaluate_without_opencv_names_the_extra_before_loading_anything(tmp_path, monkeypatch, capsys):
+    from dcgan_faces import evaluate
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` fails as it does without the [metrics] extra
+    monkeypatch.setattr(evaluate, "open_model", lambda path: pytest.fail("the model was loaded"))
+    assert evaluate.main(["--model", str(tmp_path / "run"), "--n", "200"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: evaluate needs OpenCV: pip install 'dcgan_faces[metrics]'\n"
+
+
+def test_an_mp4_asked_for_without_the_media_extra_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    from dcgan_faces import generate, movie
+
+    monkeypatch.setattr(generate, "mp4_available", lambda: False)
+    monkeypatch.setattr(movie, "mp4_available", lambda: False)
+    monkeypatch.setattr(generate, "open_model", lambda path: pytest.fail("the model was loaded"))
+    assert generate.main(["--model", str(tmp_path), "--interpolate", "3", "--out", str(tmp_path / "walk.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'dcgan_faces[media]'" in err and "walk.gif" in err
+    assert movie.main([str(tmp_path / "run"), "--mp4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'dcgan_faces[media]'" in err
+    assert not list(tmp_path.rglob("*.gif"))
+
+
+@pytest.mark.slow
+def test_a_walk_without_the_media_extra_says_what_it_wrote_and_why_no_mp4(tiny_run, tmp_path, monkeypatch, capsys):
+    from dcgan_faces import generate
+
+    monkeypatch.setattr(generate, "mp4_available", lambda: False)
+    out = tmp_path / "walk.gif"
+    assert generate.main(["--model", str(tiny_run), "--interpolate", "2", "--frames-per-step", "2", "--out",
+                          str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}; no MP4: pip install 'dcgan_faces[media]'\n"
+    assert out.exists() and not out.with_suffix(".mp4").exists()
