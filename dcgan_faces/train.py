@@ -81,6 +81,10 @@ class StopRequest:
         print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
 
 
+class AlreadyFinished(Exception):
+    """The run has trained its length already: nothing to do, and how to train further."""
+
+
 class Interrupted(Exception):
     """SIGTERM while setting up (e.g. building the cache): unwind, removing temporary files on the way."""
 
@@ -91,9 +95,6 @@ def _interrupt(signum, frame):
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser(prog).parse_args(argv)
-    from dcgan_faces import quiet
-
-    quiet.import_tensorflow(args.verbose)
     from dcgan_faces.resolve import SetupError
 
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except AlreadyFinished as finished:
+        print(finished)
+        return 0
     except (Interrupted, KeyboardInterrupt) as stop:
         signum = stop.args[0] if isinstance(stop, Interrupted) else signal.SIGINT
         print(f"\n{signal.Signals(signum).name} while starting: nothing half-written is kept; run the same command "
@@ -121,19 +125,26 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def start(args: argparse.Namespace):
-    """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start."""
-    from dcgan_faces import distribute, drive, precision
+    """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start,
+    AlreadyFinished when there is nothing to train.
+
+    What can be checked without TensorFlow (the settings, the run folder, the data folder and its number of
+    image files) is checked before it is imported, which takes seconds.
+    """
+    from dcgan_faces import distribute, drive, precision, quiet
     from dcgan_faces.resolve import Request, resolve_run
 
-    choices = []
-
-    def choose_precision(config: TrainConfig) -> str:
-        choices.append(precision.choose(config))
-        return choices[-1].policy
-
     request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir)
-    plan = resolve_run(request, choose_precision)
-    for choice in choices:
+    plan = resolve_run(request)  # a new run's --precision auto stays "auto" until TensorFlow is there
+    source = None
+    if not args.dry_run:
+        if plan.epochs is None:
+            _refuse_finished(plan, plan.config.steps)
+        source = _scan_data(plan, args.cache_dir)
+    quiet.import_tensorflow(args.verbose)
+    if plan.resumed is None:
+        choice = precision.choose(plan.config)
+        plan.config = dataclasses.replace(plan.config, precision=choice.policy)
         print(choice.describe())
     if args.dry_run:
         print(dry_run_report(plan, args.cache_dir))
@@ -145,11 +156,40 @@ def start(args: argparse.Namespace):
             print(drive.colab_advice())
         lock = _own(plan.run, plan.fresh)
     try:
-        return _start_locked(args, plan, chief), lock
+        return _start_locked(args, plan, chief, source), lock
     except BaseException:
         if lock is not None:
             lock.release()
         raise
+
+
+def _refuse_finished(plan, steps: int) -> None:
+    """A resumed run that has trained `steps` iterations already: say so, and how to train further."""
+    if plan.resumed is None or plan.resumed.iteration < steps:
+        return
+    done = plan.resumed.iteration
+    length = f"--steps {steps}" if plan.epochs is None else f"--epochs {plan.epochs:g}: {steps:,} iterations"
+    raise AlreadyFinished(f"the run in {plan.run.path} already finished {done:,} iterations ({length}); to train "
+                          f"further pass a larger --steps (e.g. --steps {2 * done}) or --epochs")
+
+
+def _scan_data(plan, cache_dir: Path):
+    """The run's data source with its image files found and counted, nothing decoded; SetupError when there are
+    none, or fewer than one batch (images that fail to decode later only make that worse)."""
+    from dcgan_faces.data import DataError, source_of
+    from dcgan_faces.resolve import SetupError
+
+    config = plan.config
+    try:
+        source = source_of(config.data, cache_dir, config.res, config.channels, config.min_size,
+                           exclude=(plan.run.path,))
+    except DataError as error:
+        raise SetupError(str(error)) from None
+    found = source.files_found
+    if found is not None and found < config.batch_size:
+        raise SetupError(f"--batch-size {config.batch_size} is larger than {source.description}; use at most "
+                         f"{found}, or add images")
+    return source
 
 
 def _own(run, fresh: bool):
@@ -185,7 +225,7 @@ def _acquire(lock, folder: Path) -> None:
         print(taken_over)
 
 
-def _start_locked(args: argparse.Namespace, plan, chief: bool):
+def _start_locked(args: argparse.Namespace, plan, chief: bool, source=None):
     from dcgan_faces import checkpoint, distribute
     from dcgan_faces.atomic import remove_stale
     from dcgan_faces.data import DataError, open_dataset
@@ -201,7 +241,7 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool):
     config = plan.config
     try:
         dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels, min_size=config.min_size,
-                               exclude=(run.path,))
+                               exclude=(run.path,), source=source)
     except DataError as error:
         raise SetupError(str(error)) from None
     try:  # before any TensorFlow operation: a multi-worker strategy configures the runtime
@@ -209,6 +249,7 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool):
     except (ValueError, RuntimeError) as error:
         raise SetupError(f"--strategy {config.strategy}: {error}") from None
     config = plan.fit_to_data(dataset.source, len(dataset.images), distribute.replicas(strategy))
+    _refuse_finished(plan, config.steps)
     if plan.changes:
         print("changed for this session: " + ", ".join(f"{k} {old} → {new}" for k, (old, new) in plan.changes.items()))
     set_process_state(config)
