@@ -226,7 +226,7 @@ def _acquire(lock, folder: Path) -> None:
 
 
 def _start_locked(args: argparse.Namespace, plan, chief: bool, source=None):
-    from dcgan_faces import checkpoint, distribute
+    from dcgan_faces import checkpoint, distribute, layer_choice
     from dcgan_faces.atomic import remove_stale
     from dcgan_faces.data import DataError, open_dataset
     from dcgan_faces.resolve import SetupError
@@ -252,8 +252,11 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool, source=None):
     _refuse_finished(plan, config.steps)
     if plan.changes:
         print("changed for this session: " + ", ".join(f"{k} {old} → {new}" for k, (old, new) in plan.changes.items()))
-    set_process_state(config)
-    trainer = Trainer(config, dataset.images, strategy)
+    layers = layer_choice.choose(config, dataset.images, strategy)
+    print(layers.describe())
+    config = dataclasses.replace(config, layers_chosen=layers.record())
+    set_process_state(config)  # after the layer probe: the run's models start as they would without one
+    trainer = Trainer(config, dataset.images, strategy, fast=layers.form == "fast")
     seconds, run_id = 0.0, uuid.uuid4().hex
     if plan.resumed:
         checkpoint.restore(trainer.gan, plan.resumed.arrays)
