@@ -306,6 +306,8 @@ def dry_run_report(plan, cache_dir: Path) -> str:
     lines.append(title + ":")
     fixed = set(fields_that_are(FIXED))
     for name, value in dataclasses.asdict(config).items():
+        if name == "layers_chosen":  # decided when training starts (--layers auto may time both forms)
+            continue
         note = ""
         if name in plan.changes:
             note = f"  (changed for this session: was {plan.changes[name][0]})"
