@@ -66,9 +66,9 @@ def accelerator() -> str | None:
     return None
 
 
-def probe(config, images: np.ndarray, strategy, device: str, warmup: int = WARMUP_STEPS,
-          steps: int = TIMED_STEPS) -> Choice:
-    """Time `steps` iterations of each form, interleaved, after `warmup` untimed ones; the faster median wins.
+def probe(config, images: np.ndarray, strategy, device: str) -> Choice:
+    """Time TIMED_STEPS iterations of each form, interleaved, after WARMUP_STEPS untimed ones; the faster
+    median wins.
 
     The probe's models are its own; afterwards Keras's session is cleared, so that the run's models, built
     after `set_process_state`, get the names and the random start they get without a probe.
@@ -80,10 +80,10 @@ def probe(config, images: np.ndarray, strategy, device: str, warmup: int = WARMU
     set_process_state(config)
     trainers = {form: Trainer(config, images, strategy, fast=form == "fast") for form in FORMS}
     for trainer in trainers.values():
-        for _ in range(warmup):
+        for _ in range(WARMUP_STEPS):
             trainer.step()
     seconds: dict[str, list[float]] = {form: [] for form in FORMS}
-    for _ in range(steps):
+    for _ in range(TIMED_STEPS):
         for form, trainer in trainers.items():
             began = time.perf_counter()
             trainer.step()  # returns the losses as numbers: the device has finished the step

@@ -7,6 +7,7 @@ import pytest
 
 from dcgan_faces import layer_choice
 from dcgan_faces.config import TrainConfig
+from dcgan_faces.trainer import Trainer
 from tests.conftest import train_quietly
 
 
@@ -25,7 +26,10 @@ def _checkpoint(run) -> dict[str, np.ndarray]:
 def test_a_forced_probe_times_both_forms_keeps_the_faster_and_leaves_the_run_as_without_it(face_folder, tmp_path,
                                                                                           monkeypatch, capsys):
     monkeypatch.setenv(layer_choice.PROBE_ENV, "1")
-    monkeypatch.setattr(layer_choice, "TIMED_STEPS", 3)
+    monkeypatch.setattr(layer_choice, "WARMUP_STEPS", 1)
+    monkeypatch.setattr(layer_choice, "TIMED_STEPS", 2)
+    steps, step = [], Trainer.step
+    monkeypatch.setattr(Trainer, "step", lambda trainer: steps.append(trainer) or step(trainer))
     assert _train(face_folder, tmp_path, "probed") == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("layers "))
     chosen = json.loads((tmp_path / "probed/config.json").read_text())["layers_chosen"]
@@ -35,6 +39,9 @@ def test_a_forced_probe_times_both_forms_keeps_the_faster_and_leaves_the_run_as_
     assert set(figures) == {"fast", "stock"} and all(seconds > 0 for seconds in figures.values())
     assert f"fast {figures['fast']:.4f} s, stock {figures['stock']:.4f} s per iteration" in line
     assert figures[chosen["form"]] == min(figures.values())
+    probe_trainers = {id(trainer) for trainer in steps[:-2]}
+    assert len(steps) == 2 * (1 + 2) + 2 and len(probe_trainers) == 2, "1 + 2 steps of each form, then the run's 2"
+    assert id(steps[-1]) not in probe_trainers, "the run trains models of its own"
 
     monkeypatch.delenv(layer_choice.PROBE_ENV)
     assert _train(face_folder, tmp_path, "asked", "--layers", chosen["form"]) == 0
