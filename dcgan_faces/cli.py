@@ -19,7 +19,9 @@ COMMANDS = {  # command: example
 
 
 def usage() -> str:
-    lines = ["usage: dcgan-faces COMMAND [options]   (dcgan-faces COMMAND --help for its options)", "", "commands:"]
+    lines = ["Train a DCGAN that makes faces from a folder of face photos, and look at its faces.", "",
+             f"Example: {COMMANDS['train']}", "",
+             "usage: dcgan-faces COMMAND [options]   (dcgan-faces COMMAND --help for its options)", "", "commands:"]
     lines += [f"  {name:9s} {example}" for name, example in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)} (see dcgan-faces --help)",
               file=sys.stderr)
         return 2
-    return importlib.import_module(f"dcgan_faces.{command}").main(rest)
+    return importlib.import_module(f"dcgan_faces.{command}").main(rest, prog=f"dcgan-faces {command}")
 
 
 if __name__ == "__main__":

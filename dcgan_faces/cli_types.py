@@ -14,7 +14,31 @@ MAX_RES = 1024  # beyond this a generator of this family does not fit in memory 
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line (the error and where to look), not the whole usage block."""
+    """argparse for a tool of the package: --help opens with what it does and an example (the usage comes
+    after), under the name the user typed, and a bad flag is one line (the error and where to look).
+
+    `doc` is the tool module's docstring; "python -m MODULE" in it is shown as `prog` (e.g. "dcgan-faces
+    train" when the installed command started the tool).
+    """
+
+    def __init__(self, module: str, doc: str, prog: str | None = None, usage: str = "%(prog)s [options]",
+                 **kwargs):
+        typed = f"python -m {module}"
+        prog = prog or typed
+        super().__init__(prog=prog, description=doc.replace(typed, prog), usage=usage,
+                         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+    def format_help(self) -> str:
+        formatter = self._get_formatter()
+        formatter.add_text(self.description)
+        formatter.add_usage(self.usage, self._actions, self._mutually_exclusive_groups)
+        for group in self._action_groups:
+            formatter.start_section(group.title)
+            formatter.add_text(group.description)
+            formatter.add_arguments(group._group_actions)
+            formatter.end_section()
+        formatter.add_text(self.epilog)
+        return formatter.format_help()
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")

@@ -137,6 +137,12 @@ class TrainConfig:
                              "trained worse faces at equal length). D's output and the losses stay float32 in "
                              "every mode",
                              choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+    layers: str = setting("auto", CHANGEABLE, "the notebook models' layers: fast (the exact, faster forms of "
+                          "fast_layers.py), stock (Keras's own), or auto: fast on a CPU, where it was measured "
+                          "faster; on a GPU or TPU the faster of the two in a probe of a few iterations at "
+                          "start-up. Both compute the same function with the same weights; a checkpoint of "
+                          "either resumes into the other", choices=("auto", "fast", "stock"))
+    layers_chosen: dict | None = setting(None, CHANGEABLE)  # this session's form, reason and probe figures
     eval_every: int = setting(0, CHANGEABLE, "iterations between SWD and face-rate evaluations, logged in "
                               "metrics.jsonl (0: never; needs the [metrics] extra)", type=types.non_negative_int)
     eval_images: int = setting(500, CHANGEABLE, "images per evaluation", type=types.positive_int)

@@ -342,6 +342,7 @@ class Source:
     prepare: Callable[[], tuple[int, Fill]]
     fingerprint: str | None = None
     listing: np.ndarray | None = None
+    files_found: int | None = None  # image files (or array rows) seen before decoding; None until downloaded
 
 
 def _folder_source(folder: Path, cache_dir: Path, res: int, channels: int, min_size: int, log: Log,
@@ -353,7 +354,7 @@ def _folder_source(folder: Path, cache_dir: Path, res: int, channels: int, min_s
                   CacheFiles.for_source(cache_dir, shown(folder), folder.name, res, channels),
                   _expected_manifest(shown(folder), fingerprint, res, channels, min_size),
                   lambda: (len(files), _decode_into(folder, files, res, channels, log, min_size)),
-                  fingerprint["fingerprint"], listing)
+                  fingerprint["fingerprint"], listing, len(files))
 
 
 def _gdrive_source(id_or_url: str, cache_dir: Path, res: int, channels: int, min_size: int, log: Log) -> Source:
@@ -402,7 +403,7 @@ def _array_source(path: Path, cache_dir: Path, res: int, channels: int, log: Log
     log(f"{shown(path)}: {len(images):,} images of {shape}, {described}" + (f"; training on {which}" if which else ""))
     return Source(shown(path), f"array {shown(path)} ({len(images):,} images of {shape}, {described})",
                   CacheFiles.for_source(cache_dir, shown(path), path.stem, res, channels),
-                  {**expected, "value_range": described}, lambda: (len(images), fill))
+                  {**expected, "value_range": described}, lambda: (len(images), fill), files_found=len(images))
 
 
 def _demo_source(cache_dir: Path, res: int, channels: int, log: Log) -> Source:
@@ -421,7 +422,8 @@ def _demo_source(cache_dir: Path, res: int, channels: int, log: Log) -> Source:
 
     expected = {"source": "demo", "res": res, "channels": channels,
                 "generator_version": getattr(synthetic, "VERSION", 1), "count": DEMO_IMAGES}
-    return Source("demo", f"the built-in demo faces ({DEMO_IMAGES:,})", files, expected, lambda: (DEMO_IMAGES, fill))
+    return Source("demo", f"the built-in demo faces ({DEMO_IMAGES:,})", files, expected, lambda: (DEMO_IMAGES, fill),
+                  files_found=DEMO_IMAGES)
 
 
 def source_of(data: str | None, cache_dir: Path, res: int, channels: int = 3, min_size: int = 0, log: Log = print,
@@ -440,9 +442,10 @@ def source_of(data: str | None, cache_dir: Path, res: int, channels: int = 3, mi
 
 
 def open_dataset(data: str | None, cache_dir: Path, res: int, channels: int = 3, log: Log = print,
-                 min_size: int = 0, exclude: Iterable[Path] = ()) -> Dataset:
-    """The images of `data` (see source_of), from their cache, built or rebuilt first when missing or stale."""
-    source = source_of(data, cache_dir, res, channels, min_size, log, exclude)
+                 min_size: int = 0, exclude: Iterable[Path] = (), source: Source | None = None) -> Dataset:
+    """The images of `data` (see source_of), from their cache, built or rebuilt first when missing or stale.
+    `source`: source_of's answer for these arguments when the caller has it already (the folder scanned once)."""
+    source = source or source_of(data, cache_dir, res, channels, min_size, log, exclude)
     if source.key == "demo" and data is None:
         log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
     try:

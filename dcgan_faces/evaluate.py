@@ -68,9 +68,8 @@ def model_iteration(path: Path) -> int | None:
     return int(checkpoint.NAME.match(saved[0].name).group(1)) if saved else None
 
 
-def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m dcgan_faces.evaluate", description=__doc__,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = Parser("dcgan_faces.evaluate", __doc__, prog)
     p.add_argument("--model", type=Path, required=True, metavar="RUN_OR_FILE",
                    help="run folder (its newest generator: generator.keras or a newer checkpoint) or a .keras file")
     p.add_argument("--real", metavar="DATA",
@@ -99,8 +98,13 @@ def evaluate(args: argparse.Namespace) -> dict:
     return {**figures, "model": str(args.model), "real": source, "iteration": model_iteration(args.model)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
+    from dcgan_faces.metrics import INSTALL, opencv_available
+
+    if not opencv_available():  # before the model and TensorFlow are loaded
+        print(f"error: evaluate needs OpenCV: {INSTALL}", file=sys.stderr)
+        return 2
     try:
         result = evaluate(args)
     except UsageError as error:

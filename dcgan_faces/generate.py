@@ -104,6 +104,9 @@ def save_png(image: Image.Image, path: Path) -> Path:
 
 # ------------------------------------------------------------------------------------------------ writing
 
+MEDIA_INSTALL = "pip install 'dcgan_faces[media]'"  # the extra that writes MP4s
+
+
 def mp4_available() -> bool:
     try:
         import imageio.v2  # noqa: F401
@@ -159,9 +162,8 @@ def seed_list(text: str) -> list[int]:
     return numbers
 
 
-def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m dcgan_faces.generate", description=__doc__,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = Parser("dcgan_faces.generate", __doc__, prog)
     p.add_argument("--model", type=Path, required=True, metavar="RUN_OR_FILE",
                    help="run folder (its newest generator: generator.keras or a newer checkpoint) or a .keras file")
     p.add_argument("--n", type=positive_int, default=64, help="number of faces (default 64)")
@@ -180,7 +182,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--individual", action="store_true", help="write one PNG per face into the --out folder")
     p.add_argument("--interpolate", type=positive_int, metavar="K",
                    help="write a looping slerp walk through K faces from --seed (or through the --seeds faces; "
-                        "then K must equal their count) as a GIF, and an MP4 when imageio-ffmpeg is installed")
+                        "then K must equal their count) as a GIF, and an MP4 beside it with the [media] extra")
     p.add_argument("--frames-per-step", type=positive_int, default=24,
                    help="frames between two faces of the walk (default 24)")
     p.add_argument("--fps", type=positive_float, default=24, help="frames per second of the walk (default 24)")
@@ -210,6 +212,9 @@ def _check(args: argparse.Namespace) -> None:
                          "number of seeds, or drop --seeds")
     if args.interpolate and args.individual:
         raise UsageError("--individual and --interpolate cannot be combined; drop one")
+    if args.interpolate and args.out and args.out.suffix.lower() == ".mp4" and not mp4_available():
+        raise UsageError(f"--out {args.out}: an MP4 needs imageio-ffmpeg: {MEDIA_INSTALL} (or write a GIF: --out "
+                         f"{args.out.with_suffix('.gif')})")
     if args.preview and not args.model.is_dir():
         raise UsageError(f"--preview needs a run folder as --model (its config fixes the preview faces), not "
                          f"{args.model}")
@@ -259,8 +264,8 @@ def _check_grid_size(args: argparse.Namespace, count: int, generator) -> None:
                          "one PNG per face, or a smaller --n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
     try:
         _check(args)
         generator, config = open_model(args.model)
@@ -275,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(written) > 3:
         print(f"wrote {len(written)} faces in {written[0].parent}")
     else:
-        print("wrote " + ", ".join(str(path) for path in written))
+        no_mp4 = f"; no MP4: {MEDIA_INSTALL}" if args.interpolate and len(written) == 1 else ""
+        print("wrote " + ", ".join(str(path) for path in written) + no_mp4)
     return 0
 
 

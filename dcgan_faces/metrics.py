@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 
-_CV2_HINT = 'metrics need OpenCV: pip install "opencv-python-headless<4.13"'
+INSTALL = "pip install 'dcgan_faces[metrics]'"
+_CV2_HINT = f"metrics need OpenCV: {INSTALL}"
 _CASCADE_FILE = "haarcascade_frontalface_default.xml"
 _NHOOD = 7  # 7x7 neighbourhoods -> 7*7*3 = 147-dim descriptors
+
+
+def opencv_available() -> bool:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _cv2():

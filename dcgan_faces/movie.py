@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from dcgan_faces.cli_types import Parser, positive_float
-from dcgan_faces.generate import mp4_available, write_animation
+from dcgan_faces.generate import MEDIA_INSTALL, mp4_available, write_animation
 from dcgan_faces.runfolder import RunFolder
 
 BAND = 24  # px of white above each grid for the caption
@@ -35,26 +35,26 @@ def stamped(preview: Path) -> np.ndarray:
     return np.asarray(framed)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m dcgan_faces.movie", description=__doc__,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = Parser("dcgan_faces.movie", __doc__, prog, usage="%(prog)s RUN [options]")
     p.add_argument("run", type=Path, metavar="RUN", help="run folder with previews/iter-*.png")
     p.add_argument("--out", type=Path, help="GIF to write (default RUN/progress.gif)")
     p.add_argument("--fps", type=positive_float, default=8, help="grids per second (default 8)")
-    p.add_argument("--mp4", action="store_true", help="also write an MP4 beside the GIF (needs imageio-ffmpeg)")
+    p.add_argument("--mp4", action="store_true", help="also write an MP4 beside the GIF (needs the [media] extra)")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
+    if args.mp4 and not mp4_available():
+        print(f"error: --mp4 needs imageio-ffmpeg: {MEDIA_INSTALL} (without --mp4 the GIF alone is written)",
+              file=sys.stderr)
+        return 2
     previews = RunFolder(args.run).preview_files()
     if not previews:
         print(f"error: RUN {args.run}: no preview grids in {args.run / 'previews'}; give a run folder that has "
               "trained past its first grid", file=sys.stderr)
         return 2
-    if args.mp4 and not mp4_available():
-        print("note: no MP4 without imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); "
-              "writing the GIF only", file=sys.stderr)
     frames, damaged = [], []
     for preview in previews:
         try:

@@ -5,7 +5,6 @@ Example: python -m dcgan_faces.plots runs/demo_64   (redraws runs/demo_64/plots.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -85,9 +84,8 @@ def save_plot(rows: list[dict], path: Path, smoothing: int = SMOOTHING) -> Path:
                                                                           metadata=png_metadata("plot")))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog="python -m dcgan_faces.plots", description=__doc__,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    p = Parser("dcgan_faces.plots", __doc__, prog, usage="%(prog)s RUN [options]")
     p.add_argument("run", type=Path, metavar="RUN", help="run folder with metrics.jsonl")
     p.add_argument("--smoothing", type=positive_int, default=SMOOTHING,
                    help=f"rows in the moving average of the bold lines (default {SMOOTHING})")

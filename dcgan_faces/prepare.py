@@ -17,9 +17,8 @@ from dcgan_faces.data import GDRIVE_PREFIX, DataError, open_dataset
 from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
 
 
-def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m dcgan_faces.prepare", description=__doc__,
-               formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = Parser("dcgan_faces.prepare", __doc__, prog)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--data", help="folder of face images (default ./face_images, else the built-in demo faces)")
     source.add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder URL")
@@ -36,8 +35,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
     if args.list:
         return list_caches(args.cache_dir)
     if args.remove:

@@ -26,8 +26,8 @@ same preview faces and continuous numbering. --fresh moves an earlier run aside 
 """
 
 
-def parser(prog: str = "python -m dcgan_faces.train") -> argparse.ArgumentParser:
-    p = Parser(prog=prog, description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = Parser("dcgan_faces.train", __doc__, prog, epilog=EPILOG)
     groups = add_flags(p)
     groups["source"].add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder "
                                   "URL of the images (a zip/tar is unpacked); downloaded once into --cache-dir")
@@ -80,11 +80,12 @@ class StopRequest:
         print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    from dcgan_faces import quiet
+class AlreadyFinished(Exception):
+    """The run has trained its length already: nothing to do, and how to train further."""
 
-    quiet.import_tensorflow(args.verbose)
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
     from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
     from dcgan_faces.resolve import SetupError
 
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except AlreadyFinished as finished:
+        print(finished)
+        return 0
     except (Interrupted, KeyboardInterrupt) as stop:
         return exit_code(stop, "starting")
     if started is None:
@@ -108,26 +112,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def start(args: argparse.Namespace):
-    """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start."""
-    from dcgan_faces import distribute, drive, precision
+    """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start,
+    AlreadyFinished when there is nothing to train.
+
+    What can be checked without TensorFlow (the settings, the run folder, the data folder and its number of
+    image files) is checked before it is imported, which takes seconds.
+    """
+    from dcgan_faces import distribute, drive, precision, quiet
     from dcgan_faces.resolve import Request, resolve_run
     from dcgan_faces.runfolder import Claim
 
-    choices = []
-
-    def choose_precision(config: TrainConfig) -> str:
-        choices.append(precision.choose(config))
-        return choices[-1].policy
-
     request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir)
-    plan = resolve_run(request, choose_precision)
-    for choice in choices:
+    plan = resolve_run(request)  # a new run's --precision auto stays "auto" until TensorFlow is there
+    source = None
+    if not args.dry_run:
+        if plan.epochs is None:
+            _refuse_finished(plan, plan.config.steps)
+        source = _scan_data(plan, args.cache_dir)
+    quiet.import_tensorflow(args.verbose)
+    if plan.resumed is None:
+        choice = precision.choose(plan.config)
+        plan.config = dataclasses.replace(plan.config, precision=choice.policy)
         print(choice.describe())
     if args.dry_run:
         print(dry_run_report(plan, args.cache_dir))
         return None
     if not distribute.is_chief(plan.config.strategy):
-        return _start_locked(args, plan, chief=False), None
+        return _start_locked(args, plan, False, source), None
     if drive.in_colab() and not drive.is_slow_mount(plan.run.path):
         print(drive.colab_advice())
     if plan.fresh and plan.run.is_run():
@@ -135,12 +146,41 @@ def start(args: argparse.Namespace):
     claim, lock = Claim(plan.run), None
     try:
         lock = _own(plan, claim)
-        return _start_locked(args, plan, chief=True), lock
+        return _start_locked(args, plan, True, source), lock
     except BaseException:  # an error or a signal before training: what this start wrote goes
         if lock is not None:
             lock.release()
         claim.undo()
         raise
+
+
+def _refuse_finished(plan, steps: int) -> None:
+    """A resumed run that has trained `steps` iterations already: say so, and how to train further."""
+    if plan.resumed is None or plan.resumed.iteration < steps:
+        return
+    done = plan.resumed.iteration
+    length = f"--steps {steps}" if plan.epochs is None else f"--epochs {plan.epochs:g}: {steps:,} iterations"
+    raise AlreadyFinished(f"the run in {plan.run.path} already finished {done:,} iterations ({length}); to train "
+                          f"further pass a larger --steps (e.g. --steps {2 * done}) or --epochs")
+
+
+def _scan_data(plan, cache_dir: Path):
+    """The run's data source with its image files found and counted, nothing decoded; SetupError when there are
+    none, or fewer than one batch (images that fail to decode later only make that worse)."""
+    from dcgan_faces.data import DataError, source_of
+    from dcgan_faces.resolve import SetupError
+
+    config = plan.config
+    try:
+        source = source_of(config.data, cache_dir, config.res, config.channels, config.min_size,
+                           exclude=(plan.run.path,))
+    except DataError as error:
+        raise SetupError(str(error)) from None
+    found = source.files_found
+    if found is not None and found < config.batch_size:
+        raise SetupError(f"--batch-size {config.batch_size} is larger than {source.description}; use at most "
+                         f"{found}, or add images")
+    return source
 
 
 def _move_aside(run) -> None:
@@ -195,8 +235,8 @@ def _acquire(lock, folder: Path) -> None:
         print(taken_over)
 
 
-def _start_locked(args: argparse.Namespace, plan, chief: bool):
-    from dcgan_faces import checkpoint, distribute
+def _start_locked(args: argparse.Namespace, plan, chief: bool, source=None):
+    from dcgan_faces import checkpoint, distribute, layer_choice
     from dcgan_faces.atomic import remove_stale
     from dcgan_faces.data import DataError, data_change, open_dataset
     from dcgan_faces.resolve import SetupError
@@ -211,7 +251,7 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool):
     config = plan.config
     try:
         dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels, min_size=config.min_size,
-                               exclude=(run.path,))
+                               exclude=(run.path,), source=source)
     except DataError as error:
         raise SetupError(str(error)) from None
     try:  # before any TensorFlow operation: a multi-worker strategy configures the runtime
@@ -219,10 +259,14 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool):
     except (ValueError, RuntimeError) as error:
         raise SetupError(f"--strategy {config.strategy}: {error}") from None
     config = plan.fit_to_data(dataset.source, len(dataset.images), distribute.replicas(strategy))
+    _refuse_finished(plan, config.steps)
     if plan.changes:
         print("changed for this session: " + ", ".join(f"{k} {old} → {new}" for k, (old, new) in plan.changes.items()))
-    set_process_state(config)
-    trainer = Trainer(config, dataset.images, strategy)
+    layers = layer_choice.choose(config, dataset.images, strategy)
+    print(layers.describe())
+    config = dataclasses.replace(config, layers_chosen=layers.record())
+    set_process_state(config)  # after the layer probe: the run's models start as they would without one
+    trainer = Trainer(config, dataset.images, strategy, fast=layers.form == "fast")
     seconds = 0.0
     if plan.resumed:
         checkpoint.restore(trainer.gan, plan.resumed.arrays)
@@ -277,6 +321,8 @@ def dry_run_report(plan, cache_dir: Path) -> str:
     lines.append(title + ":")
     fixed = set(fields_that_are(FIXED))
     for name, value in dataclasses.asdict(config).items():
+        if name == "layers_chosen":  # decided when training starts (--layers auto may time both forms)
+            continue
         note = ""
         if name in plan.changes:
             note = f"  (changed for this session: was {plan.changes[name][0]})"

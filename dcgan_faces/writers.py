@@ -130,10 +130,13 @@ class Previews(Writer):
 
 
 class LossPlot(Writer):
-    """plots.png: the loss and accuracy curves, redrawn with every preview grid."""
+    """plots.png: the loss and accuracy curves, redrawn with every preview grid and when training stops."""
 
     def __init__(self, every: int):
         self.every = every
+
+    def on_train_end(self, session):
+        self.write(session)  # after MetricsLog has flushed the last rows (it comes first in the writers)
 
     def write(self, session):
         from dcgan_faces.plots import save_plot

@@ -1,7 +1,8 @@
 """Speed of this project's training and cache against the course notebook's, measured in one process.
 
     PYTHONPATH=. python scripts/benchmark.py [--res 64] [--batch-size 32] [--steps 24] [--warmup 3]
-        [--rounds 4] [--threads INTRA,INTER] [--skip-train] [--skip-prep] [--prep-images N] [--json-only]
+        [--rounds 4] [--threads INTRA,INTER] [--skip-train] [--skip-gpu] [--skip-prep] [--prep-images N]
+        [--json-only]
 
 Prints one JSON object on stdout and (unless --json-only) a short table on stderr. Training speeds are
 medians over interleaved rounds (A, B, C, C, B, A...), so that load from other processes hits every
@@ -13,6 +14,10 @@ contestant alike: compare the ratios, not the absolute figures. Contestants:
 - ours, float32: the Trainer as `train` runs it in float32 (the exact, faster layers of fast_layers.py);
 - ours, auto: the Trainer with the precision `--precision auto` chooses on this machine, timed only where
   that is not float32 (on a CPU it is, and "ours, float32" is its figure).
+On a GPU a third section times the Trainer in every combination of float32 / mixed_float16, stock / fast
+layers (fast_layers.py) and jit_compile off / on (Keras turns it on by default on a GPU), at 64 and 128 px,
+so that the first run on a GPU says which combination is fastest there; a contestant that fails records its
+error and the others go on. Without a GPU that section says why it was skipped.
 Each preprocessing contestant runs in a fresh subprocess, so that its peak memory is its own.
 """
 
@@ -34,6 +39,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+GPU_RESOLUTIONS = (64, 128)
+GPU_PRECISIONS = ("float32", "mixed_float16")
 DEFAULT_FACES = REPO / ".." / "shared" / "data" / "faces" / "celeba_6k"
 SEED_SIZE = 100
 
@@ -149,14 +156,7 @@ def bench_training(args) -> dict:
         f"auto chose {choice['policy']} ({choice['reason']})")
     names = list(loops)
     per_round = max(1, args.steps // args.rounds)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(args.rounds):
-        for name in names if r % 2 == 0 else names[::-1]:  # A B C D, D C B A...: none always goes first
-            begin = time.perf_counter()
-            for _ in range(per_round):
-                loops[name].step()
-            seconds[name].append((time.perf_counter() - begin) / per_round)
-        log(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {seconds[n][-1]:.3f} s" for n in names))
+    seconds = timed_rounds(loops, args.rounds, per_round)
     median = {name: statistics.median(values) for name, values in seconds.items()}
     peaks.append(peak_conv_gflops())
     base = median["notebook"]
@@ -170,6 +170,75 @@ def bench_training(args) -> dict:
     }
     result["flops"] = flops_report(args, median, peaks)
     return result
+
+
+def timed_rounds(loops: dict, rounds: int, per_round: int) -> dict[str, list[float]]:
+    """Seconds per iteration of each loop in each round; the order alternates (A B C, C B A...) so that
+    none always goes first."""
+    names = list(loops)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            begin = time.perf_counter()
+            for _ in range(per_round):
+                loops[name].step()
+            seconds[name].append((time.perf_counter() - begin) / per_round)
+        log(f"  round {r + 1}/{rounds}: " + ", ".join(f"{n} {seconds[n][-1]:.3f} s" for n in names))
+    return seconds
+
+
+# --------------------------------------------------------------------------------------------------- GPU
+
+def bench_gpu(args) -> dict:
+    """Every combination of precision, layer form and jit_compile at 64 and 128 px; on a CPU, why not."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return {"skipped": "no GPU visible"}
+    per_round = max(1, args.steps // args.rounds)
+    result = {"gpus": [gpu.name for gpu in gpus], "batch_size": args.batch_size, "rounds": args.rounds,
+              "steps_per_round": per_round, "warmup_steps": args.warmup, "baseline": "float32, stock, jit off"}
+    for res in GPU_RESOLUTIONS:
+        log(f"  GPU, {res} px...")
+        result[f"{res}px"] = bench_gpu_resolution(args, res, per_round)
+    return result
+
+
+def bench_gpu_resolution(args, res: int, per_round: int) -> dict:
+    from dcgan_faces.config import TrainConfig
+    from dcgan_faces.trainer import Trainer, set_process_state
+
+    images = np.random.default_rng(0).integers(0, 256, (512, res, res, 3), dtype=np.uint8)
+    loops, contestants = {}, {}
+    for precision in GPU_PRECISIONS:
+        config = TrainConfig(res=res, batch_size=args.batch_size, recipe="notebook", precision=precision)
+        for layers in ("stock", "fast"):
+            for jit in (False, True):
+                name = f"{precision}, {layers}, jit {'on' if jit else 'off'}"
+                try:
+                    set_process_state(config)
+                    trainer = Trainer(config, images, fast=layers == "fast")
+                    for model in (trainer.gan.generator, trainer.gan.discriminator, trainer.gan.combined):
+                        model.jit_compile = jit  # Keras falls back to off (with a warning) where XLA cannot
+                    for _ in range(max(args.warmup, 1)):
+                        trainer.step()
+                except Exception as error:  # one failing combination must not hide the others
+                    contestants[name] = {"failed": f"{type(error).__name__}: {str(error)[:300]}"}
+                    log(f"  {name}: failed ({type(error).__name__})")
+                    continue
+                loops[name] = trainer
+                contestants[name] = {"jit_compile": bool(trainer.gan.combined.jit_compile)}
+    seconds = timed_rounds(loops, args.rounds, per_round)
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    base = median.get("float32, stock, jit off")
+    for name, value in median.items():
+        contestants[name].update({
+            "seconds_per_iteration": round(value, 5), "images_per_s": round(args.batch_size / value, 1),
+            "ratio_over_baseline": round(base / value, 3) if base else None,
+            "rounds_seconds_per_iteration": [round(x, 5) for x in seconds[name]]})
+    fastest = min(median, key=median.get) if median else None
+    return {"contestants": contestants, "fastest": fastest}
 
 
 # ------------------------------------------------------------------------------------------------- FLOPs
@@ -405,6 +474,17 @@ def table(report: dict) -> str:
         lines.append(f"  GFLOP per iteration: stock {f['gflop_per_iteration']['stock']}, folded "
                      f"{f['gflop_per_iteration']['folded']}; measured conv peak {f['peak_conv3x3_gflops_float32']} "
                      "GFLOP/s (float32)")
+    gpu = report.get("gpu")
+    if gpu and "skipped" in gpu:
+        lines.append(f"GPU: skipped, {gpu['skipped']}")
+    elif gpu:
+        for res in GPU_RESOLUTIONS:
+            part = gpu[f"{res}px"]
+            lines.append(f"GPU {res} px, batch {gpu['batch_size']} (fastest: {part['fastest']})")
+            for name, v in part["contestants"].items():
+                lines.append(f"  {name:32s} " + (v["failed"] if "failed" in v else
+                             f"{v['seconds_per_iteration']:8.4f} s/it {v['images_per_s']:8.1f} img/s  "
+                             f"×{v['ratio_over_baseline']} vs {gpu['baseline']}"))
     prep = report.get("preprocessing")
     if prep:
         if "skipped" in prep:
@@ -433,6 +513,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--threads", default=None, help="INTRA,INTER op threads for TensorFlow")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-gpu", action="store_true", help="skip the GPU section")
     parser.add_argument("--skip-prep", action="store_true")
     parser.add_argument("--prep-images", type=int, default=0, help="use only the first N images (0: all)")
     parser.add_argument("--large-images", type=int, default=200)
@@ -462,6 +543,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_train:
         log("training...")
         report["training"] = bench_training(args)
+    if not args.skip_gpu:
+        log("GPU...")
+        report["gpu"] = bench_gpu(args)
     if not args.skip_prep:
         log("preprocessing...")
         report["preprocessing"] = bench_prep(args)

@@ -259,7 +259,7 @@ def test_more_impossible_values_fail_with_exit_code_2(flags, words, capsys):
 
 def test_unwritable_output_folder_fails_before_any_work(face_folder, tmp_path, capsys):
     (tmp_path / "a_file").write_text("x")
-    assert train.main(["--data", str(face_folder), "--out", str(tmp_path / "a_file" / "run"),
+    assert train.main(["--data", str(face_folder), "--batch-size", "8", "--out", str(tmp_path / "a_file" / "run"),
                        "--cache-dir", str(tmp_path / "cache")]) == 2
     assert "--out" in capsys.readouterr().err and not (tmp_path / "cache").exists()
 

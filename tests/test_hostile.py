@@ -54,8 +54,8 @@ def _temporaries(folder: Path) -> list[str]:
 def test_a_full_disk_while_caching_is_one_line_and_leaves_nothing(tmp_path, capsys):
     faces = draw_faces(tmp_path / "faces")  # 24 faces: 295 KB at 64 px
     with small_disk(tmp_path / "disk", "200k") as disk:
-        assert train_quietly(["--res", "64", "--data", str(faces), "--cache-dir", str(disk / "cache"),
-                              "--out", str(tmp_path / "run")]) == 2
+        assert train_quietly(["--res", "64", "--batch-size", "8", "--data", str(faces), "--cache-dir",
+                              str(disk / "cache"), "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "No space left on device" in err and "--cache-dir" in err
         assert _temporaries(disk) == []

@@ -64,14 +64,30 @@ def test_on_a_terminal_a_progress_bar_replaces_the_lines(face_folder, tmp_path, 
     assert not [line for line in captured.out.splitlines() if line.startswith("iteration ")]
 
 
-@pytest.mark.parametrize("command", list(cli.COMMANDS))
-def test_every_tool_is_a_console_command_whose_help_shows_an_example(command, capsys):
+def _help(main, argv, capsys) -> list[str]:
     with pytest.raises(SystemExit) as exit_info:
-        cli.main([command, "--help"])
+        main(argv)
     assert exit_info.value.code == 0
-    text = capsys.readouterr().out
-    assert "Example: python -m dcgan_faces." + command in text
-    assert importlib.import_module(f"dcgan_faces.{command}").main  # what `dcgan-faces COMMAND` calls
+    return capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_every_tool_is_a_console_command_whose_help_opens_with_an_example_under_the_typed_name(command, capsys):
+    lines = _help(cli.main, [command, "--help"], capsys)
+    assert lines[1] == "" and lines[2].startswith(f"Example: dcgan-faces {command}"), lines[:4]
+    usage = next(line for line in lines[3:] if line.startswith("usage: "))
+    assert usage.startswith(f"usage: dcgan-faces {command} ") and len(usage) < 60, "a short usage line, after"
+    module = importlib.import_module(f"dcgan_faces.{command}")
+    lines = _help(module.main, ["--help"], capsys)
+    assert lines[2].startswith(f"Example: python -m dcgan_faces.{command}")
+    usage = next(line for line in lines if line.startswith("usage: "))
+    assert usage.startswith(f"usage: python -m dcgan_faces.{command}")
+
+
+def test_the_console_commands_own_help_opens_with_what_it_does_and_an_example(capsys):
+    assert cli.main(["--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "DCGAN" in lines[0] and lines[2].startswith("Example: dcgan-faces train --data")
 
 
 def test_the_console_command_lists_the_tools_and_refuses_others_in_one_line(capsys):
@@ -88,10 +104,47 @@ def test_the_console_command_lists_the_tools_and_refuses_others_in_one_line(caps
 @pytest.mark.skipif(shutil.which("dcgan-faces") is None, reason="the package is not installed with its scripts")
 def test_the_installed_command_runs():
     done = subprocess.run(["dcgan-faces", "plots", "--help"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "Example: python -m dcgan_faces.plots" in done.stdout
+    assert done.returncode == 0 and done.stdout.splitlines()[2].startswith("Example: dcgan-faces plots runs/")
 
 
 def test_plots_and_gif_movies_need_no_extra():
     setup = (ROOT / "setup.py").read_text()
     plain = setup[setup.index("install_requires="):setup.index("entry_points=")]
     assert "matplotlib" in plain and "pillow" in plain  # plots.png; GIFs are written by Pillow
+
+
+def test_evaluate_without_opencv_names_the_extra_before_loading_anything(tmp_path, monkeypatch, capsys):
+    from dcgan_faces import evaluate
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` fails as it does without the [metrics] extra
+    monkeypatch.setattr(evaluate, "open_model", lambda path: pytest.fail("the model was loaded"))
+    assert evaluate.main(["--model", str(tmp_path / "run"), "--n", "200"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: evaluate needs OpenCV: pip install 'dcgan_faces[metrics]'\n"
+
+
+def test_an_mp4_asked_for_without_the_media_extra_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    from dcgan_faces import generate, movie
+
+    monkeypatch.setattr(generate, "mp4_available", lambda: False)
+    monkeypatch.setattr(movie, "mp4_available", lambda: False)
+    monkeypatch.setattr(generate, "open_model", lambda path: pytest.fail("the model was loaded"))
+    assert generate.main(["--model", str(tmp_path), "--interpolate", "3", "--out", str(tmp_path / "walk.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'dcgan_faces[media]'" in err and "walk.gif" in err
+    assert movie.main([str(tmp_path / "run"), "--mp4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'dcgan_faces[media]'" in err
+    assert not list(tmp_path.rglob("*.gif"))
+
+
+@pytest.mark.slow
+def test_a_walk_without_the_media_extra_says_what_it_wrote_and_why_no_mp4(tiny_run, tmp_path, monkeypatch, capsys):
+    from dcgan_faces import generate
+
+    monkeypatch.setattr(generate, "mp4_available", lambda: False)
+    out = tmp_path / "walk.gif"
+    assert generate.main(["--model", str(tiny_run), "--interpolate", "2", "--frames-per-step", "2", "--out",
+                          str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}; no MP4: pip install 'dcgan_faces[media]'\n"
+    assert out.exists() and not out.with_suffix(".mp4").exists()

@@ -139,7 +139,8 @@ def test_impossible_values_fail_fast_in_one_line_with_exit_code_2(flags, message
 
 def test_setup_errors_are_one_line_with_exit_code_2(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path, "--batch-size", "64") == 2
-    assert "--batch-size 64 is larger than the 24 images" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "--batch-size 64 is larger than folder" in error and "(24 image files); use at most 24" in error
     assert train.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
     error = capsys.readouterr().err
     assert "--data" in error and "no such folder" in error and error.count("\n") == 1
@@ -266,3 +267,65 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_neither_restarted_nor_cut(fa
     assert run_train(face_folder, tmp_path, "--steps", "2", "--fresh") == 0
     moved = next(p for p in tmp_path.iterdir() if p.name.startswith("run-"))
     assert (moved / "metrics.jsonl").read_bytes() == before[run / "metrics.jsonl"]
+
+
+CHEAP_FAILURES = """
+import sys
+from dcgan_faces import train
+code = train.main(sys.argv[1:])
+print("tensorflow imported:", "tensorflow" in sys.modules)
+sys.exit(code)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["no such folder", "fewer images than a batch"])
+def test_what_can_be_checked_without_tensorflow_fails_before_it_is_imported(case, tmp_path):
+    three = tmp_path / "three"
+    three.mkdir()
+    for i in range(3):
+        Image.new("RGB", (20, 20), (i * 80, 0, 0)).save(three / f"face{i}.png")
+    data, message = {"no such folder": (tmp_path / "nonexistent", "no such folder"),
+                     "fewer images than a batch": (three, "--batch-size 32 is larger than folder")}[case]
+    command = [sys.executable, "-c", CHEAP_FAILURES, "--data", str(data), "--batch-size", "32", "--cache-dir",
+               str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert "tensorflow imported: False" in done.stdout
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir()), "nothing decoded or cached"
+    assert not (tmp_path / "run").exists()
+
+
+def test_rerunning_a_finished_run_says_so_and_how_to_train_further(face_folder, tmp_path, capsys):
+    assert run_train(face_folder, tmp_path, "--steps", "2") == 0
+    before = {path: path.stat().st_mtime_ns for path in (tmp_path / "run").rglob("*") if path.is_file()}
+    capsys.readouterr()
+    assert run_train(face_folder, tmp_path, "--steps", "2") == 0
+    out = capsys.readouterr().out
+    assert out == (f"the run in {tmp_path / 'run'} already finished 2 iterations (--steps 2); to train further pass "
+                   "a larger --steps (e.g. --steps 4) or --epochs\n")
+    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "run").rglob("*") if path.is_file()} == before
+    assert run_train(face_folder, tmp_path, "--epochs", "0.5") == 0  # 12 of the 24 images: 2 batches of 8
+    assert "already finished 2 iterations (--epochs 0.5: 2 iterations); to train further" in capsys.readouterr().out
+
+
+def test_plots_png_is_drawn_on_every_stop(face_folder, tmp_path, monkeypatch, capsys):
+    from dcgan_faces.trainer import Trainer
+
+    step = Trainer.step
+
+    def ctrl_c_at_the_third(trainer):
+        if trainer.iteration == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: caught, the step finishes, then the run stops
+        return step(trainer)
+
+    monkeypatch.setattr(Trainer, "step", ctrl_c_at_the_third)
+    assert run_train(face_folder, tmp_path, "--steps", "50", "--save-every", "40") == 128 + signal.SIGINT
+    rows = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert [row["iteration"] for row in rows] == [1, 2, 3] and (tmp_path / "run/plots.png").exists()
+    monkeypatch.setattr(Trainer, "step", step)
+    (tmp_path / "run/plots.png").unlink()
+    assert run_train(face_folder, tmp_path, "--steps", "5", "--save-every", "40") == 0
+    assert (tmp_path / "run/plots.png").exists(), "at the end of a run shorter than --save-every"
