@@ -9,8 +9,9 @@ import sys
 from collections.abc import Iterator
 
 
-class Interrupted(Exception):
-    """SIGTERM while setting up; args[0] is the signal's number."""
+class Interrupted(BaseException):
+    """SIGTERM while setting up; args[0] is the signal's number. A BaseException, as KeyboardInterrupt is: a
+    library's `except Exception` (tqdm's, around starting its monitor thread) must not swallow it."""
 
 
 def _raise(signum, frame):

@@ -399,8 +399,8 @@ def test_a_disk_with_room_for_the_tensor_but_not_its_manifest(tmp_path, capsys):
     with small_disk(tmp_path / "disk", "1m") as disk:
         cache.prepare_folder(disk / "cache")
         _fill(disk, leave=4 * 4096)  # four pages: the tensor, and not one more for the manifest
-        assert train_quietly(["--res", "16", "--data", str(faces), "--cache-dir", str(disk / "cache"),
-                              "--out", str(tmp_path / "run")]) == 2
+        assert train_quietly(["--res", "16", "--batch-size", "8", "--data", str(faces), "--cache-dir",
+                              str(disk / "cache"), "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "could not write the cache" in err and "No space left on device" in err
         assert sorted(p.name for p in (disk / "cache").iterdir()) == [cache.MARKER]
