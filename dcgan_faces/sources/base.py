@@ -70,7 +70,7 @@ class Scan:
 class Source:
     """Where a run's images come from, as the command line names them; one subclass per kind of data."""
 
-    key: str | None = None  # what config.json records as "data"; None: nothing named (see sources.default)
+    key: str | None = None  # what config.json records as "data"; None: nothing named (see demo.DefaultData)
     run_name = "data"  # a new run's folder is runs/<run_name>_<res> unless --out says otherwise
 
     @classmethod
