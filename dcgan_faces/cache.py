@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan_faces.atomic import remove_stale, temporary_path
+from dcgan_faces.atomic import remove_stale, temporary_path, write_json
 
 BLOCK = 1 << 20  # bytes per checksum block
 FULL_CHECK_UP_TO = 256 << 20  # caches up to this size are verified whole when opened
@@ -47,7 +47,7 @@ class CacheFiles:
 
     @classmethod
     def for_source(cls, cache_dir: Path, source: str, name: str, res: int, channels: int = 3) -> CacheFiles:
-        """The cache of one source (a resolved folder path, "gdrive:ID"...), `name` making it readable."""
+        """The cache of one source (by its recorded key: a resolved folder path...), `name` making it readable."""
         readable = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] or "data"
         digest = hashlib.sha1(source.encode("utf-8", "surrogateescape")).hexdigest()[:8]
         return cls.of(cache_dir, f"{readable}-{digest}", res, channels)
@@ -161,6 +161,23 @@ def verify(files: CacheFiles) -> str | None:
         return f"{files.manifest} is missing, unreadable or has no checksums; rebuild the cache"
     bad = first_bad_block(files.tensor, manifest["crc32"])
     return None if bad is None else f"{files.tensor} is damaged (MiB {bad} does not match its checksum)"
+
+
+def adopt_moved(files: CacheFiles, expected: dict, log: Callable[[str], None]) -> None:
+    """When `files` has no cache yet but another cache in its folder holds the same images (a moved
+    folder: same fingerprint and settings), give that cache the new name instead of decoding again."""
+    if files.tensor.exists() or "fingerprint" not in expected:
+        return
+    same = {key: value for key, value in expected.items() if key != "source"}
+    for manifest_path in files.manifest.parent.glob("*.json"):
+        other = CacheFiles(manifest_path.with_suffix(".npy"), manifest_path)
+        manifest = other.read_manifest()
+        if manifest and other.tensor.exists() and all(manifest.get(k) == v for k, v in same.items()):
+            os.replace(other.tensor, files.tensor)
+            write_json(files.manifest, {**manifest, "source": expected["source"]})
+            other.manifest.unlink(missing_ok=True)
+            log(f"{expected['source']} holds the same images as {manifest.get('source')}: reusing its cache")
+            return
 
 
 # ------------------------------------------------------------------------------------------------ writing

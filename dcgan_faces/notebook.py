@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from dcgan_faces import drive
+from dcgan_faces import staging
 from dcgan_faces.writers import Writer
 
 DRIVE_MOUNT = Path("/content/drive")
@@ -31,7 +31,7 @@ def drive_folders(data: str, cache: str, run_folder: str) -> tuple[str, str, str
     """The notebook's Drive folders: on Colab, Drive mounted and the paths as given. Elsewhere (no Drive: a
     local Jupyter, CI), each /content/drive/MyDrive path moved under ./drive, and the demo faces for a
     data folder that is not there, so that the notebook runs unchanged."""
-    if drive.in_colab():
+    if staging.in_colab():
         from google.colab import drive as colab_drive
 
         colab_drive.mount(str(DRIVE_MOUNT))

@@ -9,11 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from dcgan_faces import cache
+from dcgan_faces import cache, sources
 from dcgan_faces.atomic import remove_stale
 from dcgan_faces.cli_types import Parser, non_negative_int
 from dcgan_faces.config import resolution
-from dcgan_faces.data import GDRIVE_PREFIX, DataError, open_dataset
+from dcgan_faces.data import DataError, open_dataset
 from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
 
 
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return verify(args.cache_dir)
     try:
         with sigterm_unwinds():  # a temporary file is removed on the way out
-            data = GDRIVE_PREFIX + args.gdrive if args.gdrive else args.data
-            dataset = open_dataset(data, args.cache_dir, args.res, min_size=args.min_size)
+            source = sources.parse(args.data, args.gdrive)
+            dataset = open_dataset(source, args.cache_dir, args.res, min_size=args.min_size)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

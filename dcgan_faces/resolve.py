@@ -1,5 +1,6 @@
-"""One place decides a run: the command line and the run folder → the settings it trains with and the
-checkpoint it resumes. No TensorFlow here; the precision choice and the number of images come in as values.
+"""One place decides a run: the command line and the run folder → the settings it trains with, the checkpoint it
+resumes and the source of its images. It reads (checkpoints, the data's files) and writes nothing; no TensorFlow
+here: the precision choice and the number of images come in as values.
 
 A new run's settings are its recipe's, overridden by the flags given (and an array's own image size). A
 resumed run keeps its fixed settings (a flag that contradicts one is refused) and takes the changeable
@@ -13,10 +14,9 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
-from dcgan_faces import checkpoint, lock
+from dcgan_faces import checkpoint, lock, sources
 from dcgan_faces.atomic import TEMPORARY
 from dcgan_faces.config import (
     CHANGEABLE,
@@ -27,8 +27,8 @@ from dcgan_faces.config import (
     recipe_settings,
     upsampling_plan,
 )
-from dcgan_faces.data import GDRIVE_PREFIX, DataError, array_resolution, source_of
 from dcgan_faces.runfolder import MARK, RunFolder
+from dcgan_faces.sources import CacheSettings, DataError, Source
 
 STARTING = {lock.NAME, ".write-test"}  # what a start writes in the run folder before its mark
 
@@ -41,12 +41,13 @@ class SetupError(Exception):
 class Request:
     """What the command line asks for."""
 
-    given: dict = field(default_factory=dict)  # TrainConfig fields set by flags
+    given: dict = field(default_factory=dict)  # TrainConfig fields set by flags, but the data
     epochs: float | None = None
     out: Path | None = None
     fresh: bool = False
     resume: Path | None = None
     cache_dir: Path = Path("data_cache")
+    source: Source = field(default_factory=lambda: sources.parse(None))  # the data the command line names
 
 
 @dataclass
@@ -62,10 +63,11 @@ class Resumed:
 
 @dataclass
 class Plan:
-    """A resolved run: its settings, its folder and (when resuming) the checkpoint and what changes."""
+    """A resolved run: its settings, its folder, its images and (when resuming) the checkpoint and what changes."""
 
     config: TrainConfig
     run: RunFolder
+    source: Source
     resumed: Resumed | None = None
     changes: dict[str, tuple] = field(default_factory=dict)  # {setting: (the run's value, this session's)}
     epochs: float | None = None
@@ -91,34 +93,34 @@ class Plan:
 def resolve_run(request: Request, choose_precision: Callable[[TrainConfig], str] = lambda config: config.precision,
                 log=print) -> Plan:
     """The run that `request` asks for; SetupError when it cannot be. Reads, never writes."""
-    given = dict(request.given)
-    if "data" in given:
-        given["data"] = data_key(given["data"])
-    settings = new_run_settings(given)
-    run = RunFolder(request.out or default_out(given.get("data"), settings.get("res", TrainConfig.res)))
+    source, given = request.source, dict(request.given)
+    if source.key is not None:
+        given["data"] = source.key
+    settings = new_run_settings(given, source)
+    run = RunFolder(request.out or Path("runs") / f"{source.run_name}_{settings.get('res', TrainConfig.res)}")
     refuse_other_folder(run, request.fresh)
     if request.fresh:
-        return Plan(new_config(settings, choose_precision), run, epochs=request.epochs, fresh=True)
+        return Plan(new_config(settings, choose_precision), run, source, epochs=request.epochs, fresh=True)
     damaged: list[Path] = []
     resumed = find_checkpoint(request.resume, run, log, damaged)
     run_id = (resumed.state.get("run_id") if resumed else None) or run.mark().get("run_id") or uuid.uuid4().hex
     if resumed is None:
         refuse_to_start_over(run, log)
-        return Plan(new_config(settings, choose_precision), run, epochs=request.epochs, run_id=run_id)
+        return Plan(new_config(settings, choose_precision), run, source, epochs=request.epochs, run_id=run_id)
     if request.resume is not None:
         refuse_other_run(run, resumed)
     saved = TrainConfig.from_dict(resumed.state["config"])
     changes = {}
     if "data" in given and given["data"] != saved.data:
-        changes["data"] = (saved.data, moved_data(saved, given["data"], resumed, run, request.cache_dir))
+        changes["data"] = (saved.data, moved_data(saved, source, resumed, run, request.cache_dir))
         given.pop("data")
     refuse_conflicts(saved, given, request.resume is not None, str(resumed.path))
     changes.update({name: (getattr(saved, name), given[name]) for name in fields_that_are(CHANGEABLE)
                     if name in given and given[name] != getattr(saved, name)})
     config = dataclasses.replace(saved, **{name: new for name, (_, new) in changes.items()})
-    if "data" not in request.given:
-        refuse_gone_data(config)
-    return Plan(config, run, resumed, changes, epochs=request.epochs, damaged=damaged, run_id=run_id)
+    if source.key is None:
+        source = recorded_source(config.data)
+    return Plan(config, run, source, resumed, changes, epochs=request.epochs, damaged=damaged, run_id=run_id)
 
 
 def new_config(settings: dict, choose_precision: Callable[[TrainConfig], str]) -> TrainConfig:
@@ -127,10 +129,10 @@ def new_config(settings: dict, choose_precision: Callable[[TrainConfig], str]) -
     return dataclasses.replace(config, precision=choose_precision(config))
 
 
-def new_run_settings(given: dict) -> dict:
+def new_run_settings(given: dict, source: Source) -> dict:
     """Settings of a new run: the --recipe's and an array's own size, overridden by the user's flags."""
     try:
-        res = array_resolution(given.get("data"))
+        res = source.image_size()
     except DataError as error:
         raise SetupError(str(error)) from None
     if res and "res" not in given:
@@ -234,55 +236,29 @@ def holds_files(folder: Path) -> bool:
         return False
 
 
-def move_aside(run: RunFolder) -> Path | None:
-    """The earlier run in `run`'s folder renamed to FOLDER-YYYYMMDD-HHMMSS; None when there is none."""
-    if not run.is_run():
-        return None
-    aside = run.path.with_name(f"{run.path.name}-{datetime.now():%Y%m%d-%H%M%S}")
-    run.path.rename(aside)
-    return aside
-
-
-def moved_data(saved: TrainConfig, new: str, resumed: Resumed, run: RunFolder, cache_dir: Path) -> str:
+def moved_data(saved: TrainConfig, new: Source, resumed: Resumed, run: RunFolder, cache_dir: Path) -> str:
     """A resumed run may read its images from a new path when they are the same files (by fingerprint)."""
     recorded = resumed.state.get("data_fingerprint")
+    wanted = CacheSettings(cache_dir, saved.res, saved.channels, saved.min_size)
     try:
-        source = source_of(new, cache_dir, saved.res, saved.channels, saved.min_size, lambda text: None, (run.path,))
+        scan = new.scan(wanted, lambda text: None, (run.path,))
     except DataError as error:
         raise SetupError(str(error)) from None
-    if recorded is None or source.fingerprint != recorded:
-        raise SetupError(f"--data {new} (the run has {saved.data}) conflicts with the run being resumed from "
+    if recorded is None or scan.fingerprint != recorded:
+        raise SetupError(f"--data {new.key} (the run has {saved.data}) conflicts with the run being resumed from "
                          f"{resumed.path}: {'they are not the same images' if recorded else 'it is another path'}; "
                          "drop the flag, pick another --out, or pass --fresh")
-    return new
+    return new.key
 
 
-def refuse_gone_data(config: TrainConfig) -> None:
-    if config.data in (None, "demo") or config.data.startswith(GDRIVE_PREFIX) or Path(config.data).exists():
-        return
-    raise SetupError(f"the run's images were in {config.data}, which is gone; if they moved, pass --data with their "
-                     "new place (the same files are recognised and the run goes on)")
+def recorded_source(data: str | None) -> Source:
+    """The source a resumed run recorded; SetupError when its images are gone."""
+    try:
+        source = sources.parse(data)
+    except DataError as error:
+        raise SetupError(str(error)) from None
+    if why := source.gone():
+        raise SetupError(why)
+    return source
 
 
-def data_key(data: str | None) -> str | None:
-    """--data as recorded: an absolute path, "demo", or "gdrive:ID" for any form of a Drive link."""
-    if data in (None, "demo"):
-        return data
-    if data.startswith(GDRIVE_PREFIX):
-        from dcgan_faces.drive import FetchError, parse_gdrive
-
-        try:
-            return GDRIVE_PREFIX + parse_gdrive(data.removeprefix(GDRIVE_PREFIX))[1]
-        except FetchError as error:
-            raise SetupError(f"--gdrive: {error}") from None
-    return str(Path(data).expanduser().resolve())
-
-
-def default_out(data: str | None, res: int) -> Path:
-    if data in (None, "demo"):
-        name = "demo"
-    elif data.startswith(GDRIVE_PREFIX):
-        name = "gdrive"
-    else:
-        name = Path(data).name
-    return Path("runs") / f"{name}_{res}"

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from dcgan_faces import __version__
-from dcgan_faces.atomic import write_atomically, write_json, write_text
+from dcgan_faces.atomic import remove_stale, write_atomically, write_json, write_text
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.imagefile import save_png
 
@@ -77,6 +77,19 @@ class RunFolder:
     def create(self) -> None:
         self.previews.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
+
+    def move_aside(self) -> Path | None:
+        """The run here renamed to FOLDER-YYYYMMDD-HHMMSS (returned); None when the folder holds no run."""
+        if not self.is_run():
+            return None
+        aside = self.path.with_name(f"{self.path.name}-{datetime.now():%Y%m%d-%H%M%S}")
+        self.path.rename(aside)
+        return aside
+
+    def clear_stale(self) -> None:
+        """Delete the temporary files that killed processes left in the folder, its checkpoints and previews."""
+        for folder in (self.path, self.checkpoints, self.previews):
+            remove_stale(folder)
 
     def write_config(self, config: TrainConfig) -> None:
         write_json(self.config_path, json.loads(config.to_json()))

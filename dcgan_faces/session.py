@@ -9,11 +9,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from dcgan_faces import __version__, checkpoint, drive, notebook
+from dcgan_faces import __version__, checkpoint, notebook
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.data import LISTING, Dataset
 from dcgan_faces.preview import preview_seeds
 from dcgan_faces.runfolder import RunFolder
+from dcgan_faces.staging import is_slow_mount
 from dcgan_faces.trainer import Trainer
 from dcgan_faces.writers import (
     Checkpoints,
@@ -179,5 +180,5 @@ class Session:
         if self.dataset.listing is not None:
             extra[LISTING] = self.dataset.listing
         folder = self.run_folder.checkpoints
-        staging = Path(tempfile.gettempdir()) if drive.is_slow_mount(folder) else None
+        staging = Path(tempfile.gettempdir()) if is_slow_mount(folder) else None
         checkpoint.save(folder, self.trainer.gan, state, self.config.keep_checkpoints, extra=extra, staging=staging)

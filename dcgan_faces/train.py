@@ -14,7 +14,6 @@ from pathlib import Path
 from dcgan_faces import __version__
 from dcgan_faces.cli_types import Parser, positive_float
 from dcgan_faces.config import FIXED, TrainConfig, add_flags, fields_that_are
-from dcgan_faces.data import GDRIVE_PREFIX
 
 EPILOG = """\
 Iterations and epochs: one iteration trains D on one real and one fake batch and G on one batch. An epoch
@@ -48,12 +47,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def given_settings(args: argparse.Namespace) -> dict:
-    """TrainConfig fields the user set on the command line."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    if args.gdrive:
-        given["data"] = GDRIVE_PREFIX + args.gdrive
-    return given
+    """TrainConfig fields the user set on the command line, but the data (see sources.parse)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"data"}
+    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
 
 
 class StopRequest:
@@ -113,45 +109,58 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 def start(args: argparse.Namespace):
     """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start,
-    AlreadyFinished when there is nothing to train.
+    AlreadyFinished when there is nothing to train. Its steps: decide → own the folder → open the data → build
+    (→ train: Session.run, in main)."""
+    from dcgan_faces import distribute
 
-    What can be checked without TensorFlow (the settings, the run folder, the data folder and its number of
-    image files) is checked before it is imported, which takes seconds.
+    plan, scan = _decide(args)
+    if args.dry_run:
+        print(dry_run_report(plan, args.cache_dir))
+        return None
+    from dcgan_faces.session import Session  # after TensorFlow's quiet import (in _decide)
+
+    chief = distribute.is_chief(plan.config.strategy)
+    claim, lock = _own_folder(plan) if chief else (None, None)
+    try:
+        plan.run.clear_stale()
+        dataset, strategy = _open_data(plan, scan)
+        trainer, seconds = _build(plan, dataset, strategy)
+        if chief:
+            _write_run_files(plan, trainer)
+    except BaseException:  # an error or a signal before training: what this start wrote goes
+        if lock is not None:
+            lock.release()
+            claim.undo()
+        raise
+    return Session(plan.config, plan.run, trainer, dataset, seconds, chief, run_id=plan.run_id), lock
+
+
+def _decide(args: argparse.Namespace):
+    """(Plan, Scan or None): the run, and its data's image files found and counted (not on --dry-run).
+
+    What can be checked without TensorFlow (the settings, the run folder, the data and its number of image
+    files) is checked before it is imported, which takes seconds; then a new run's --precision auto is chosen.
     """
-    from dcgan_faces import distribute, drive, precision, quiet
-    from dcgan_faces.resolve import Request, resolve_run
-    from dcgan_faces.runfolder import Claim
+    from dcgan_faces import precision, quiet, sources
+    from dcgan_faces.resolve import Request, SetupError, resolve_run
 
-    request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir)
+    try:
+        source = sources.parse(args.data, args.gdrive)
+    except sources.DataError as error:
+        raise SetupError(str(error)) from None
+    request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir, source)
     plan = resolve_run(request)  # a new run's --precision auto stays "auto" until TensorFlow is there
-    source = None
+    scan = None
     if not args.dry_run:
         if plan.epochs is None:
             _refuse_finished(plan, plan.config.steps)
-        source = _scan_data(plan, args.cache_dir)
+        scan = _scan_data(plan, args.cache_dir)
     quiet.import_tensorflow(args.verbose)
     if plan.resumed is None:
         choice = precision.choose(plan.config)
         plan.config = dataclasses.replace(plan.config, precision=choice.policy)
         print(choice.describe())
-    if args.dry_run:
-        print(dry_run_report(plan, args.cache_dir))
-        return None
-    if not distribute.is_chief(plan.config.strategy):
-        return _start_locked(args, plan, False, source), None
-    if drive.in_colab() and not drive.is_slow_mount(plan.run.path):
-        print(drive.colab_advice())
-    if plan.fresh and plan.run.is_run():
-        _move_aside(plan.run)
-    claim, lock = Claim(plan.run), None
-    try:
-        lock = _own(plan, claim)
-        return _start_locked(args, plan, True, source), lock
-    except BaseException:  # an error or a signal before training: what this start wrote goes
-        if lock is not None:
-            lock.release()
-        claim.undo()
-        raise
+    return plan, scan
 
 
 def _refuse_finished(plan, steps: int) -> None:
@@ -165,38 +174,60 @@ def _refuse_finished(plan, steps: int) -> None:
 
 
 def _scan_data(plan, cache_dir: Path):
-    """The run's data source with its image files found and counted, nothing decoded; SetupError when there are
-    none, or fewer than one batch (images that fail to decode later only make that worse)."""
-    from dcgan_faces.data import DataError, source_of
+    """The run's images found and counted, nothing decoded; SetupError when there are none, or fewer than one
+    batch (images that fail to decode later only make that worse)."""
     from dcgan_faces.resolve import SetupError
+    from dcgan_faces.sources import CacheSettings, DataError
 
     config = plan.config
     try:
-        source = source_of(config.data, cache_dir, config.res, config.channels, config.min_size,
-                           exclude=(plan.run.path,))
+        scan = plan.source.scan(CacheSettings(cache_dir, config.res, config.channels, config.min_size),
+                                exclude=(plan.run.path,))
     except DataError as error:
         raise SetupError(str(error)) from None
-    found = source.files_found
+    found = scan.files_found
     if found is not None and found < config.batch_size:
-        raise SetupError(f"--batch-size {config.batch_size} is larger than {source.description}; use at most "
+        raise SetupError(f"--batch-size {config.batch_size} is larger than {scan.description}; use at most "
                          f"{found}, or add images")
-    return source
+    return scan
+
+
+def _own_folder(plan):
+    """(Claim, RunLock) of the chief: Colab's advice, --fresh's move aside, then the folder locked and marked as
+    the run's and its damaged checkpoints set aside; what this start made goes again when that fails."""
+    from dcgan_faces import checkpoint, staging
+    from dcgan_faces.runfolder import Claim
+
+    if staging.in_colab() and not staging.is_slow_mount(plan.run.path):
+        print(staging.colab_advice())
+    if plan.fresh and plan.run.is_run():
+        _move_aside(plan.run)
+    claim, lock = Claim(plan.run), None
+    try:
+        lock = _lock_and_mark(plan, claim)
+        if plan.damaged:
+            print(f"damaged checkpoints moved to {checkpoint.set_aside(plan.damaged)} (kept, never used)")
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        claim.undo()
+        raise
+    return claim, lock
 
 
 def _move_aside(run) -> None:
     """--fresh: the earlier run renamed aside, under its own lock (nobody trains there while it moves)."""
     from dcgan_faces.lock import RunLock
-    from dcgan_faces.resolve import move_aside
 
     earlier = RunLock(run.path)
     _acquire(earlier, run.path)
-    moved = move_aside(run)
+    moved = run.move_aside()
     earlier.follow(moved)
     earlier.release()
     print(f"--fresh: moved the earlier run to {moved}")
 
 
-def _own(plan, claim):
+def _lock_and_mark(plan, claim):
     """The lock of the run folder, which is then marked as the run's (an earlier version's run: said once)."""
     from dcgan_faces.lock import RunLock
     from dcgan_faces.resolve import SetupError
@@ -235,36 +266,37 @@ def _acquire(lock, folder: Path) -> None:
         print(taken_over)
 
 
-def _start_locked(args: argparse.Namespace, plan, chief: bool, source=None):
-    from dcgan_faces import checkpoint, distribute, layer_choice
-    from dcgan_faces.atomic import remove_stale
-    from dcgan_faces.data import DataError, data_change, open_dataset
+def _open_data(plan, scan):
+    """(Dataset, strategy): the run's images from their cache (built first if need be), the settings fitted to
+    them; the distribution strategy is chosen here, before any TensorFlow operation."""
+    from dcgan_faces import distribute
+    from dcgan_faces.data import DataError, open_scanned
     from dcgan_faces.resolve import SetupError
-    from dcgan_faces.session import Session
-    from dcgan_faces.trainer import Trainer, set_process_state
 
-    run = plan.run
-    for folder in (run.path, run.checkpoints, run.previews):
-        remove_stale(folder)
-    if plan.damaged and chief:
-        print(f"damaged checkpoints moved to {checkpoint.set_aside(plan.damaged)} (kept, never used)")
-    config = plan.config
     try:
-        dataset = open_dataset(config.data, args.cache_dir, config.res, config.channels, min_size=config.min_size,
-                               exclude=(run.path,), source=source)
+        dataset = open_scanned(scan)
     except DataError as error:
         raise SetupError(str(error)) from None
     try:  # before any TensorFlow operation: a multi-worker strategy configures the runtime
-        strategy = distribute.choose_strategy(config.strategy)
+        strategy = distribute.choose_strategy(plan.config.strategy)
     except (ValueError, RuntimeError) as error:
-        raise SetupError(f"--strategy {config.strategy}: {error}") from None
+        raise SetupError(f"--strategy {plan.config.strategy}: {error}") from None
     config = plan.fit_to_data(dataset.source, len(dataset.images), distribute.replicas(strategy))
     _refuse_finished(plan, config.steps)
     if plan.changes:
         print("changed for this session: " + ", ".join(f"{k} {old} → {new}" for k, (old, new) in plan.changes.items()))
-    layers = layer_choice.choose(config, dataset.images, strategy)
+    return dataset, strategy
+
+
+def _build(plan, dataset, strategy):
+    """(Trainer, seconds trained before): the models in the layer form chosen, restored when resuming."""
+    from dcgan_faces import checkpoint, layer_choice
+    from dcgan_faces.data import data_change
+    from dcgan_faces.trainer import Trainer, set_process_state
+
+    layers = layer_choice.choose(plan.config, dataset.images, strategy)
     print(layers.describe())
-    config = dataclasses.replace(config, layers_chosen=layers.record())
+    config = plan.config = dataclasses.replace(plan.config, layers_chosen=layers.record())
     set_process_state(config)  # after the layer probe: the run's models start as they would without one
     trainer = Trainer(config, dataset.images, strategy, fast=layers.form == "fast")
     seconds = 0.0
@@ -274,19 +306,25 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool, source=None):
         print(f"resuming from iteration {trainer.iteration:,} ({plan.resumed.path})")
         if change := data_change(plan.resumed.state, plan.resumed.arrays, dataset):
             print(change)
-    if chief:
-        unreadable = run.read_metrics_log().unreadable
-        if unreadable and plan.resumed:
-            print(f"{run.metrics_path}: skipped {unreadable} line(s) that cannot be read (cut short by a kill, or "
-                  "damaged); the rows around them are kept")
-        try:
-            run.create()
-            run.write_config(config)
-            run.truncate_metrics(trainer.iteration)
-        except OSError as error:
-            raise SetupError(f"--out {run.path}: cannot write the run's files ({error.strerror or error}); free "
-                             "some space or pick another --out") from None
-    return Session(config, run, trainer, dataset, seconds, chief, run_id=plan.run_id)
+    return trainer, seconds
+
+
+def _write_run_files(plan, trainer) -> None:
+    """The chief's: the run's folders and config.json written, the log cut back to the iteration resumed."""
+    from dcgan_faces.resolve import SetupError
+
+    run = plan.run
+    unreadable = run.read_metrics_log().unreadable
+    if unreadable and plan.resumed:
+        print(f"{run.metrics_path}: skipped {unreadable} line(s) that cannot be read (cut short by a kill, or "
+              "damaged); the rows around them are kept")
+    try:
+        run.create()
+        run.write_config(plan.config)
+        run.truncate_metrics(trainer.iteration)
+    except OSError as error:
+        raise SetupError(f"--out {run.path}: cannot write the run's files ({error.strerror or error}); free "
+                         "some space or pick another --out") from None
 
 
 def _check_writable(path: Path) -> None:
@@ -303,7 +341,8 @@ def _check_writable(path: Path) -> None:
 
 def dry_run_report(plan, cache_dir: Path) -> str:
     """What --dry-run prints: the run folder, the data and cache, and every setting with where it comes from."""
-    from dcgan_faces.data import describe_source
+    from dcgan_faces.data import describe
+    from dcgan_faces.sources import CacheSettings
 
     config = plan.config
     lines = ["dry run: nothing is trained, downloaded, cached or written"]
@@ -313,8 +352,8 @@ def dry_run_report(plan, cache_dir: Path) -> str:
     else:
         earlier = " (the earlier run there is moved aside first)" if plan.fresh and plan.run.is_run() else ""
         lines.append(f"run folder: {plan.run.path}, a new run{earlier}")
-    lines.append("data: " + describe_source(config.data, cache_dir, config.res, config.channels, config.min_size,
-                                            exclude=(plan.run.path,)))
+    wanted = CacheSettings(cache_dir, config.res, config.channels, config.min_size)
+    lines.append("data: " + describe(plan.source, wanted, exclude=(plan.run.path,)))
     if plan.epochs is not None:
         lines.append(f"length: --epochs {plan.epochs:g}, turned into steps once the images are counted")
     title = "settings kept from the run (fixed for its life) and the others" if plan.resumed else "settings"

@@ -14,6 +14,8 @@ from PIL import Image
 
 from dcgan_faces import data, session, train
 from dcgan_faces.config import TrainConfig
+from dcgan_faces.sources import images
+from dcgan_faces.sources.folder import find_images
 from dcgan_faces.trainer import Trainer
 
 
@@ -64,7 +66,7 @@ def messy_folder(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(data.Image, "open", open_or_deny)
+    monkeypatch.setattr(images.Image, "open", open_or_deny)
     return folder
 
 
@@ -86,12 +88,12 @@ def test_min_size_skips_small_images_instead_of_upscaling(messy_folder, tmp_path
 
 
 def test_odd_modes_are_converted_sensibly(messy_folder):
-    assert data.load_image(messy_folder / "deep16.png", 8).min() > 100, "16-bit scaled to 8 bits, not clipped"
-    transparent = data.load_image(messy_folder / "palette.png", 8)
+    assert images.load_image(messy_folder / "deep16.png", 8).min() > 100, "16-bit scaled to 8 bits, not clipped"
+    transparent = images.load_image(messy_folder / "palette.png", 8)
     np.testing.assert_array_equal(transparent, 255)  # the transparent palette entry lands on white
-    first_frame = data.load_image(messy_folder / "animated.gif", 8)
+    first_frame = images.load_image(messy_folder / "animated.gif", 8)
     assert first_frame[..., 0].mean() > 200 and first_frame[..., 2].mean() < 50
-    assert data.load_image(messy_folder / "cmyk.jpg", 8).shape == (8, 8, 3)
+    assert images.load_image(messy_folder / "cmyk.jpg", 8).shape == (8, 8, 3)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "dtype", "shape", "no_manifest", "bad_manifest", "other_folder"])
@@ -279,7 +281,7 @@ def test_fuzz_preparation_never_raises_and_counts_add_up(tmp_path_factory, files
             Image.new("RGB", (content, content + 3), (content * 6, 0, 0)).save(path, "PNG")
         else:
             path.write_bytes(content)
-    found = data.find_images(folder)
+    found = find_images(folder)
     try:
         dataset = data.open_dataset(str(folder), tmp_path_factory.mktemp("cache"), 16, log=lambda m: None)
     except data.DataError as error:

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from dcgan_faces import checkpoint, data, drive, prepare
+from dcgan_faces import checkpoint, data, prepare, staging
 from tests.test_drive import FID, as_drive, make_zip, server  # noqa: F401 (pytest fixtures)
 
 
@@ -35,15 +35,15 @@ def test_gdrive_failure_is_one_line_suggesting_data(as_drive, tmp_path, capsys):
 
 def test_cache_on_a_slow_mount_is_read_from_a_checked_local_copy(face_folder, tmp_path, monkeypatch):
     slow = tmp_path / "drive"
-    monkeypatch.setenv(drive.SLOW_ENV, str(slow))
-    monkeypatch.setattr(drive.tempfile, "gettempdir", lambda: str(tmp_path / "local"))
+    monkeypatch.setenv(staging.SLOW_ENV, str(slow))
+    monkeypatch.setattr(staging.tempfile, "gettempdir", lambda: str(tmp_path / "local"))
     first = data.open_dataset(str(face_folder), slow / "cache", 16)
     assert str(first.images.filename).startswith(str(tmp_path / "local"))
     np.testing.assert_array_equal(first.images, np.load(slow / "cache" / first.cache_path.name))
     assert first.cache_path.parent == slow / "cache"
 
     copies, real_copy = [], shutil.copyfile
-    monkeypatch.setattr(drive.shutil, "copyfile", lambda *a: copies.append(a) or real_copy(*a))
+    monkeypatch.setattr(staging.shutil, "copyfile", lambda *a: copies.append(a) or real_copy(*a))
     data.open_dataset(str(face_folder), slow / "cache", 16)
     assert copies == [], "an unchanged cache is not copied again"
     (face_folder / "face01.jpg").unlink()
@@ -54,7 +54,7 @@ def test_cache_on_a_slow_mount_is_read_from_a_checked_local_copy(face_folder, tm
 def test_local_copy_leaves_fast_disks_alone(tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, np.zeros(3))
-    assert drive.local_copy(path) == path
+    assert staging.local_copy(path) == path
 
 
 class FlakyMount(Exception):
@@ -86,11 +86,11 @@ def test_a_failed_copy_to_the_mount_never_leaves_a_half_checkpoint(tmp_path, mon
 def test_colab_advice_is_printed_when_running_on_colab(monkeypatch, capsys, face_folder, tmp_path):
     from dcgan_faces import train
 
-    monkeypatch.setattr(drive, "in_colab", lambda: True)
+    monkeypatch.setattr(staging, "in_colab", lambda: True)
     assert train.main(["--res", "16", "--steps", "1", "--batch-size", "4", "--data", str(face_folder),
                        "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "run")]) == 0
     assert "/content/drive/MyDrive" in capsys.readouterr().out
-    monkeypatch.setenv(drive.SLOW_ENV, str(tmp_path / "drive"))  # a run folder on Drive needs no advice
+    monkeypatch.setenv(staging.SLOW_ENV, str(tmp_path / "drive"))  # a run folder on Drive needs no advice
     assert train.main(["--res", "16", "--steps", "1", "--batch-size", "4", "--data", str(face_folder),
                        "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "drive" / "run")]) == 0
     assert "/content/drive/MyDrive" not in capsys.readouterr().out

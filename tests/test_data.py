@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from dcgan_faces import cache, data, prepare, runfolder
+from dcgan_faces.sources import demo, images
+from dcgan_faces.sources.folder import find_images
 from tests.conftest import draw_faces
 
 
@@ -30,8 +32,8 @@ def test_cache_is_built_with_the_right_shape_dtype_and_manifest(face_folder, tmp
 
 def test_matching_cache_is_reused_without_decoding(face_folder, tmp_path, monkeypatch):
     first = _open(face_folder, tmp_path / "cache")
-    monkeypatch.setattr(data, "load_image", lambda *a: pytest.fail("a matching cache must not decode images"))
-    monkeypatch.setattr(data, "_decode", lambda *a: pytest.fail("a matching cache must not decode images"))
+    monkeypatch.setattr(images, "load_image", lambda *a: pytest.fail("a matching cache must not decode images"))
+    monkeypatch.setattr(images, "_decode", lambda *a: pytest.fail("a matching cache must not decode images"))
     again = _open(face_folder, tmp_path / "cache")
     assert isinstance(again.images, np.memmap)
     np.testing.assert_array_equal(first.images, again.images)
@@ -115,7 +117,7 @@ def test_two_data_sets_share_one_cache_dir_without_rebuilding_each_other(tmp_pat
     a = np.array(_open(first, tmp_path / "cache").images)
     b = np.array(_open(second, tmp_path / "cache").images)
     assert len(a) == 24 and len(b) == 12
-    monkeypatch.setattr(data, "_decode", lambda *args: pytest.fail("each data set's cache is still there"))
+    monkeypatch.setattr(images, "_decode", lambda *args: pytest.fail("each data set's cache is still there"))
     np.testing.assert_array_equal(_open(first, tmp_path / "cache").images, a)
     np.testing.assert_array_equal(_open(second, tmp_path / "cache").images, b)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
@@ -124,7 +126,7 @@ def test_two_data_sets_share_one_cache_dir_without_rebuilding_each_other(tmp_pat
 def test_a_moved_folder_reuses_its_cache(face_folder, tmp_path, monkeypatch):
     before = np.array(_open(face_folder, tmp_path / "cache").images)
     moved = shutil.move(face_folder, tmp_path / "elsewhere")
-    monkeypatch.setattr(data, "_decode", lambda *args: pytest.fail("the same images are not decoded again"))
+    monkeypatch.setattr(images, "_decode", lambda *args: pytest.fail("the same images are not decoded again"))
     messages = []
     after = _open(moved, tmp_path / "cache", log=messages.append)
     np.testing.assert_array_equal(after.images, before)
@@ -205,7 +207,7 @@ def test_run_folders_caches_and_special_files_inside_the_data_folder_are_not_ima
     Image.new("RGB", (40, 40)).save(face_folder / "data_cache" / "stray.png")
     os.mkfifo(face_folder / "pipe.jpg")  # opening a FIFO would wait forever
     os.symlink(face_folder / "pipe.jpg", face_folder / "link_to_pipe.jpg")
-    found = data.find_images(face_folder)
+    found = find_images(face_folder)
     assert len(found) == 24 and all("runs" not in p.parts and "data_cache" not in p.parts for p in found)
     assert len(_open(face_folder, face_folder / "data_cache").images) == 24
 
@@ -233,23 +235,23 @@ def test_preprocessing_centre_crops_converts_and_orients(tmp_path):
     wide = np.zeros((20, 60, 3), dtype=np.uint8)
     wide[:, 20:40] = 255  # white centre square, black sides
     Image.fromarray(wide).save(tmp_path / "wide.png")
-    assert data.load_image(tmp_path / "wide.png", 16).min() > 200, "the centre square is kept"
+    assert images.load_image(tmp_path / "wide.png", 16).min() > 200, "the centre square is kept"
     Image.new("L", (30, 30), 77).save(tmp_path / "grey.png")
-    assert data.load_image(tmp_path / "grey.png", 16).shape == (16, 16, 3)
+    assert images.load_image(tmp_path / "grey.png", 16).shape == (16, 16, 3)
     Image.new("RGBA", (30, 30), (0, 0, 0, 0)).save(tmp_path / "clear.png")
-    assert data.load_image(tmp_path / "clear.png", 16).min() == 255, "transparency lands on white"
+    assert images.load_image(tmp_path / "clear.png", 16).min() == 255, "transparency lands on white"
     square = np.zeros((40, 40, 3), dtype=np.uint8)
     square[:10] = 255  # white top
     image = Image.fromarray(square)
     exif = image.getexif()
     exif[0x0112] = 3  # rotated 180°: the white band must end up at the bottom
     image.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
-    loaded = data.load_image(tmp_path / "rotated.jpg", 20)
+    loaded = images.load_image(tmp_path / "rotated.jpg", 20)
     assert loaded[-1].mean() > loaded[0].mean() + 100
 
 
 def test_demo_faces_are_cached_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DEMO_IMAGES", 40)
+    monkeypatch.setattr(demo, "DEMO_IMAGES", 40)
     first = data.open_dataset(None, tmp_path / "cache", 32, log=lambda m: None)
     assert first.source == "demo" and first.images.shape == (40, 32, 32, 3)
     from dcgan_faces import synthetic

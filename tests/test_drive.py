@@ -1,4 +1,5 @@
-"""Tests for dcgan_faces.drive against a local HTTP server standing in for Google Drive (no internet)."""
+"""Tests of the Google Drive source (sources/gdrive.py, sources/unpack.py) against a local HTTP server standing in for
+Google Drive (no internet)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ import pytest
 import requests
 from PIL import Image
 
-from dcgan_faces import drive
-from dcgan_faces.drive import FetchError, colab_advice, fetch_gdrive, in_colab, parse_gdrive, safe_extract
+from dcgan_faces.sources import gdrive
+from dcgan_faces.sources.gdrive import FetchError, GoogleDrive, parse_gdrive
+from dcgan_faces.sources.unpack import safe_extract
+from dcgan_faces.staging import colab_advice, in_colab
 
 FID = "1AbCdEfGhIjKlMnOpQrStUvWxYz012345"  # shaped like a Drive id (33 chars)
 NOT_FOUND = (404, {"Content-Type": "text/html; charset=utf-8"}, b"<!DOCTYPE html><html>Not Found</html>")
@@ -37,6 +40,11 @@ SIGN_IN_HTML = b"<!DOCTYPE html><html><head><title>Google Drive: Sign-in</title>
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def fetch(link: str, dest_dir: Path, **options) -> Path:
+    """The image folder of a Drive link, downloaded by its source (a link is parsed once, when it is made)."""
+    return GoogleDrive(link).fetch(dest_dir, **options)
 
 
 def png(color: int) -> bytes:
@@ -192,16 +200,16 @@ def as_drive(server: LocalDrive, monkeypatch: pytest.MonkeyPatch) -> LocalDrive:
         return sess
 
     monkeypatch.setattr(requests, "session", session)
-    monkeypatch.delenv(drive.BASE_ENV, raising=False)
-    monkeypatch.setattr(drive, "RETRIES", 0)
+    monkeypatch.delenv(gdrive.BASE_ENV, raising=False)
+    monkeypatch.setattr(gdrive, "RETRIES", 0)
     return server
 
 
 @pytest.fixture
 def local_base(server: LocalDrive, monkeypatch: pytest.MonkeyPatch) -> LocalDrive:
     """Points the module at the local server through DCGAN_FACES_GDRIVE_BASE (gdown then does a plain GET)."""
-    monkeypatch.setenv(drive.BASE_ENV, server.url)
-    monkeypatch.setattr(drive, "RETRIES", 0)
+    monkeypatch.setenv(gdrive.BASE_ENV, server.url)
+    monkeypatch.setattr(gdrive, "RETRIES", 0)
     return server
 
 
@@ -305,13 +313,13 @@ def test_safe_extract_damaged_leaves_nothing(tmp_path: Path, make) -> None:
     assert leftovers(tmp_path) == ["cut.archive"]
 
 
-# ---------------------------------------------------------------- fetch_gdrive through gdown
+# ---------------------------------------------------------------- fetching through gdown
 
 
 def test_fetch_file_as_drive_then_reuse_offline(as_drive: LocalDrive, tmp_path: Path) -> None:
     as_drive.serve_file("/uc", make_zip(IMAGES), "faces.zip")
     url = f"https://drive.google.com/file/d/{FID}/view?usp=sharing"
-    data = fetch_gdrive(url, tmp_path / "cache", quiet=True)
+    data = fetch(url, tmp_path / "cache", quiet=True)
     assert data == tmp_path / "cache" / FID / "faces"  # the wrapper folder inside the zip is stepped into
     check_images(data)
     assert as_drive.requests == [f"/uc?id={FID}"]
@@ -320,7 +328,7 @@ def test_fetch_file_as_drive_then_reuse_offline(as_drive: LocalDrive, tmp_path: 
     assert leftovers(tmp_path / "cache") == [f".complete-{FID}.json", FID]  # archive and staging gone
 
     as_drive.stop()
-    assert fetch_gdrive(FID, tmp_path / "cache", quiet=True) == data
+    assert fetch(FID, tmp_path / "cache", quiet=True) == data
 
 
 def test_fetch_large_file_follows_confirm_form(as_drive: LocalDrive, tmp_path: Path) -> None:
@@ -333,7 +341,7 @@ def test_fetch_large_file_follows_confirm_form(as_drive: LocalDrive, tmp_path: P
     ).encode()
     as_drive.serve_html("/uc", form)
     as_drive.serve_file("/download", make_tar(IMAGES, prefix=""), "faces.tar.gz")
-    data = fetch_gdrive(FID, tmp_path, quiet=True)
+    data = fetch(FID, tmp_path, quiet=True)
     assert data == tmp_path / FID
     check_images(data)
     assert as_drive.requests[0] == f"/uc?id={FID}"
@@ -345,7 +353,7 @@ def test_fetch_large_file_follows_confirm_form(as_drive: LocalDrive, tmp_path: P
 def test_fetch_drive_refusals(as_drive: LocalDrive, tmp_path: Path, page: bytes, words: list[str]) -> None:
     as_drive.serve_html("/uc", page)
     with pytest.raises(FetchError) as err:
-        fetch_gdrive(FID, tmp_path, quiet=True)
+        fetch(FID, tmp_path, quiet=True)
     assert_helpful(err, FID, *words)
     assert leftovers(tmp_path) == []
 
@@ -353,14 +361,14 @@ def test_fetch_drive_refusals(as_drive: LocalDrive, tmp_path: Path, page: bytes,
 def test_fetch_damaged_archive(as_drive: LocalDrive, tmp_path: Path) -> None:
     as_drive.serve_file("/uc", b"PK\x03\x04 not really a zip", "faces.zip")
     with pytest.raises(FetchError) as err:
-        fetch_gdrive(FID, tmp_path, quiet=True)
+        fetch(FID, tmp_path, quiet=True)
     assert_helpful(err, FID, "faces.zip", "damaged")
     assert leftovers(tmp_path) == []
 
 
 def test_fetch_single_image_via_base_env(local_base: LocalDrive, tmp_path: Path) -> None:
     local_base.serve_file("/uc", IMAGES["a.png"], "a.png")
-    data = fetch_gdrive(f"{local_base.url}/uc?id={FID}", tmp_path, quiet=True)
+    data = fetch(f"{local_base.url}/uc?id={FID}", tmp_path, quiet=True)
     assert data == tmp_path / FID
     [image] = data.iterdir()
     assert image.read_bytes() == IMAGES["a.png"]
@@ -378,7 +386,7 @@ def test_fetch_http_errors_via_base_env(local_base: LocalDrive, tmp_path: Path, 
                                         words: list[str]) -> None:
     local_base.serve_html("/uc", body, status)
     with pytest.raises(FetchError) as err:
-        fetch_gdrive(FID, tmp_path, quiet=True)
+        fetch(FID, tmp_path, quiet=True)
     assert_helpful(err, FID, *words)
     assert leftovers(tmp_path) == []
 
@@ -387,10 +395,10 @@ def test_fetch_no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     with socket.socket() as sock:  # a port that was free a moment ago: connecting is refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    monkeypatch.setenv(drive.BASE_ENV, f"http://127.0.0.1:{port}")
-    monkeypatch.setattr(drive, "RETRIES", 0)
+    monkeypatch.setenv(gdrive.BASE_ENV, f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(gdrive, "RETRIES", 0)
     with pytest.raises(FetchError) as err:
-        fetch_gdrive(FID, tmp_path, quiet=True)
+        fetch(FID, tmp_path, quiet=True)
     assert_helpful(err, FID, "network")
     assert leftovers(tmp_path) == []
 
@@ -398,14 +406,14 @@ def test_fetch_no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 def test_network_error_after_gdown_retries_is_explained() -> None:
     err = gdown.exceptions.DownloadError("Download failed after 3 retries: boom")
     err.__cause__ = requests.ConnectionError("boom")
-    msg = str(drive._explain(err, FID))
+    msg = str(gdrive._explain(err, FID))
     assert "network" in msg and FID in msg and "--data" in msg
 
 
 def test_fetch_stops_past_max_bytes(as_drive: LocalDrive, tmp_path: Path) -> None:
     as_drive.serve_file("/uc", b"\0" * 10_000, "huge.zip")
     with pytest.raises(FetchError) as err:
-        fetch_gdrive(FID, tmp_path, quiet=True, max_bytes=1000)
+        fetch(FID, tmp_path, quiet=True, max_bytes=1000)
     assert_helpful(err, FID, "larger than")
     assert leftovers(tmp_path) == []
 
@@ -417,7 +425,7 @@ def test_fetch_clears_leftovers_of_interrupted_attempt(as_drive: LocalDrive, tmp
     (tmp_path / FID / "stale.png").write_bytes(b"x")
     (tmp_path / f".{FID}.extract-abc").mkdir()
     as_drive.serve_file("/uc", make_zip(IMAGES, prefix=""), "faces.zip")
-    data = fetch_gdrive(FID, tmp_path, quiet=True)
+    data = fetch(FID, tmp_path, quiet=True)
     check_images(data)
     assert not (data / "stale.png").exists()
     assert leftovers(tmp_path) == [f".complete-{FID}.json", FID]
@@ -437,14 +445,14 @@ def test_fetch_folder_wiring(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         return [str(root / name) for name in IMAGES]
 
     monkeypatch.setattr(gdown, "download_folder", fake_download_folder)
-    monkeypatch.delenv(drive.BASE_ENV, raising=False)
+    monkeypatch.delenv(gdrive.BASE_ENV, raising=False)
     url = f"https://drive.google.com/drive/folders/{FID}?usp=sharing"
-    data = fetch_gdrive(url, tmp_path, quiet=True)
+    data = fetch(url, tmp_path, quiet=True)
     assert data == tmp_path / FID
     check_images(data)
     assert calls[0]["url"] == f"https://drive.google.com/drive/folders/{FID}"
     assert calls[0]["output"] == str(tmp_path / f".staging-{FID}")
-    assert fetch_gdrive(url, tmp_path, quiet=True) == data and len(calls) == 1
+    assert fetch(url, tmp_path, quiet=True) == data and len(calls) == 1
 
 
 # ---------------------------------------------------------------- Colab

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dcgan_faces import drive, notebook, quiet
+from dcgan_faces import notebook, quiet, staging
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "colab.ipynb"
@@ -135,7 +135,7 @@ def test_the_install_cell_installs_nothing_where_the_package_is_importable(monke
 
 def test_outside_colab_the_drive_folders_are_local_and_missing_data_is_the_demo(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(drive, "in_colab", lambda: False)
+    monkeypatch.setattr(staging, "in_colab", lambda: False)
     mine = "/content/drive/MyDrive"
     assert notebook.drive_folders(f"{mine}/faces", f"{mine}/cache", "/elsewhere/run") == (
         "demo", "drive/cache", "/elsewhere/run")

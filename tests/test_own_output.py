@@ -9,6 +9,7 @@ from PIL import Image
 from dcgan_faces import data, generate, imagefile, movie
 from dcgan_faces.plots import save_plot
 from dcgan_faces.runfolder import RunFolder
+from dcgan_faces.sources.folder import find_images, identify
 from tests.conftest import draw_faces, train_quietly
 
 PIXELS = np.random.default_rng(0).integers(0, 255, (4, 20, 20, 3), dtype=np.uint8)
@@ -32,7 +33,7 @@ def test_every_kind_of_image_the_package_writes_is_marked(tmp_path):
     with Image.open(written[0]) as grid:
         assert grid.info["Software"].startswith("dcgan_faces ")
     draw_faces(tmp_path / "photos", count=2)
-    assert not any(marked(path) for path in data.find_images(tmp_path / "photos")), "a photo is not taken for ours"
+    assert not any(marked(path) for path in find_images(tmp_path / "photos")), "a photo is not taken for ours"
 
 
 def test_the_data_scan_skips_marked_images_by_their_header_and_counts_them(tmp_path):
@@ -50,8 +51,8 @@ def test_the_data_scan_skips_marked_images_by_their_header_and_counts_them(tmp_p
 
 
 def _dataset(folder):
-    files = data.find_images(folder)
-    fingerprint, listing = data._identify(folder, files)
+    files = find_images(folder)
+    fingerprint, listing = identify(folder, files)
     return data.Dataset(np.zeros((len(files), 1, 1, 3), np.uint8), str(folder), None,
                         fingerprint=fingerprint["fingerprint"], listing=listing)
 
@@ -62,7 +63,7 @@ def test_a_changed_data_set_is_counted_as_added_removed_and_edited(tmp_path):
     state, arrays = {"iteration": 40, "data_fingerprint": before.fingerprint}, {data.LISTING: before.listing}
     assert data.data_change(state, arrays, _dataset(photos)) is None
     draw_faces(tmp_path / "new", count=3, seed=1)
-    for path in data.find_images(tmp_path / "new"):
+    for path in find_images(tmp_path / "new"):
         shutil.copy(path, photos / f"new-{path.name}")
     (photos / "face01.jpg").unlink()
     edited = photos / "face03.jpg"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dcgan_faces import config as settings
+from dcgan_faces import sources
 from dcgan_faces.config import CHANGEABLE, FIXED, TrainConfig
 from dcgan_faces.resolve import Request, SetupError, resolve_run
 from dcgan_faces.runfolder import RunFolder
@@ -101,11 +102,11 @@ def test_fresh_moves_only_run_folders(tmp_path):
 
 
 def test_moved_images_are_accepted_by_fingerprint_and_other_images_refused(tmp_path):
-    from dcgan_faces.data import find_images, folder_fingerprint
+    from dcgan_faces.sources.folder import find_images, identify
 
     faces = draw_faces(tmp_path / "faces", count=6)
     run = RunFolder(tmp_path / "run")
-    fingerprint = folder_fingerprint(faces, find_images(faces))["fingerprint"]
+    fingerprint = identify(faces, find_images(faces))[0]["fingerprint"]
     path = _checkpoint(run, 4, data_fingerprint=fingerprint)
     state = json.loads(str(np.load(path)["state"]))
     state["config"]["data"] = str(faces)
@@ -113,18 +114,18 @@ def test_moved_images_are_accepted_by_fingerprint_and_other_images_refused(tmp_p
     moved = faces.rename(tmp_path / "moved")
     with pytest.raises(SetupError, match="which is gone; if they moved, pass --data"):
         resolve_run(Request({}, out=run.path))
-    plan = resolve_run(Request({"data": str(moved)}, out=run.path, cache_dir=tmp_path / "cache"))
+    plan = resolve_run(Request({}, out=run.path, cache_dir=tmp_path / "cache", source=sources.parse(str(moved))))
     assert plan.config.data == str(moved) and plan.changes["data"] == (str(faces), str(moved))
     (moved / "face01.jpg").unlink()
     with pytest.raises(SetupError, match="not the same images"):
-        resolve_run(Request({"data": str(moved)}, out=run.path, cache_dir=tmp_path / "cache"))
+        resolve_run(Request({}, out=run.path, cache_dir=tmp_path / "cache", source=sources.parse(str(moved))))
 
 
 def test_an_array_of_a_size_the_generator_cannot_make_is_refused_before_caching(tmp_path):
     np.save(tmp_path / "odd.npy", np.zeros((4, 30, 30), np.uint8))
     with pytest.raises(SetupError, match="holds 30×30 images.*pass --res"):
-        resolve_run(Request({"data": str(tmp_path / "odd.npy")}, out=tmp_path / "run"))
-    plan = resolve_run(Request({"data": str(tmp_path / "odd.npy"), "res": 32}, out=tmp_path / "run"))
+        resolve_run(Request({}, out=tmp_path / "run", source=sources.parse(str(tmp_path / "odd.npy"))))
+    plan = resolve_run(Request({"res": 32}, out=tmp_path / "run", source=sources.parse(str(tmp_path / "odd.npy"))))
     assert plan.config.res == 32
 
 

@@ -3,8 +3,8 @@ training takes back what it wrote. No TensorFlow: forged folders and logs."""
 
 import json
 
-from dcgan_faces import data
 from dcgan_faces.runfolder import MARK, Claim, RunFolder, is_run_folder
+from dcgan_faces.sources.folder import find_images
 from tests.conftest import draw_faces
 
 
@@ -56,7 +56,7 @@ def test_a_data_scan_skips_marked_and_earlier_runs_but_reads_a_photo_folder_with
     earlier.config_path.write_text("{}")
     earlier.append_metrics(_rows(1, 2))
     (earlier.previews / "iter-00000002.png").write_bytes((parent / "face02.png").read_bytes())
-    found = data.find_images(parent)
+    found = find_images(parent)
     assert len(found) == 8 and sum(photos in path.parents for path in found) == 4
     assert not any("_run" in str(path) for path in found)
 
@@ -127,3 +127,17 @@ def test_a_failed_start_leaves_an_empty_folder_it_did_not_make_and_every_file_th
     claim.note()
     claim.undo()
     assert sorted(p.relative_to(resumed.path) for p in resumed.path.rglob("*")) == before
+
+
+def test_only_a_run_is_moved_aside_and_deciding_a_fresh_start_moves_nothing(tmp_path):
+    from dcgan_faces.resolve import Request, resolve_run
+
+    photos = draw_faces(tmp_path / "photos", count=2)
+    assert RunFolder(photos).move_aside() is None and photos.is_dir(), "a photo folder stays where it is"
+    run = RunFolder(tmp_path / "run")
+    run.create()
+    run.write_mark("r")
+    plan = resolve_run(Request({}, out=run.path, fresh=True))
+    assert plan.fresh and run.is_marked() and sorted(tmp_path.iterdir()) == [tmp_path / "photos", run.path]
+    aside = run.move_aside()
+    assert aside.name.startswith("run-") and RunFolder(aside).is_marked() and not run.path.exists()

@@ -1,0 +1,119 @@
+"""Images saved as a .npy/.npz array (MNIST, a flowers set...) with `--data FILE.npy`: converted once into the
+uint8 cache, at the array's own size unless --res says otherwise."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dcgan_faces.sources.base import CacheSettings, DataError, Log, PathSource, Scan, shown
+from dcgan_faces.sources.images import centre_square
+
+ARRAY_SUFFIXES = (".npy", ".npz")
+ARRAY_CHUNK = 1024
+
+
+class ArrayFile(PathSource):
+    """A .npy or .npz file of images; its cache is matched by the file's size and modification time."""
+
+    @classmethod
+    def from_text(cls, text: str) -> ArrayFile | None:
+        return cls(text) if text.endswith(ARRAY_SUFFIXES) else None
+
+    def image_size(self) -> int | None:
+        if not self.path.is_file():
+            return None
+        images = image_layout(read_array(self.path)[0], self.path)
+        return images.shape[1] if images.shape[1] == images.shape[2] else min(images.shape[1:3])
+
+    def scan(self, wanted: CacheSettings, log: Log = print, exclude: Iterable[Path] = ()) -> Scan:
+        path, key = self.path, shown(self.path)
+        array, which = read_array(path)
+        images = image_layout(array, path)
+        described, offset, scale = value_range(images)
+        info = path.stat()
+        identity = {"files": 1, "bytes": info.st_size, "newest_mtime_ns": info.st_mtime_ns}
+        expected = {**replace(wanted, min_size=0).expected(key, identity), "value_range": described}
+
+        def fill(out: np.ndarray) -> tuple[int, dict]:
+            for start in range(0, len(images), ARRAY_CHUNK):
+                chunk = images[start:start + ARRAY_CHUNK]
+                out[start:start + len(chunk)] = _to_uint8_images(chunk, offset, scale, wanted.res, wanted.channels)
+            return len(images), {}
+
+        shape = "×".join(str(n) for n in images.shape[1:])
+        log(f"{key}: {len(images):,} images of {shape}, {described}" + (f"; training on {which}" if which else ""))
+        return Scan(key, f"array {key} ({len(images):,} images of {shape}, {described})", wanted.files(key, path.stem),
+                    expected, lambda: (len(images), fill), files_found=len(images))
+
+
+def read_array(path: Path) -> tuple[np.ndarray, str]:
+    """(images, which) of a .npy file (memory-mapped) or a .npz archive. From a .npz: its largest array of
+    images (N, H, W[, C]), e.g. x_train beside x_test, and `which` names it when there are several; two of the
+    same size are refused, naming them. Other arrays (labels) are ignored."""
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False), ""
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"--data {path}: not a readable .npy/.npz array ({error or type(error).__name__})") from None
+    if not arrays:
+        raise DataError(f"--data {path}: the archive holds no array")
+    images = sorted((name for name in arrays if _is_image_stack(arrays[name].shape)), key=lambda n: -arrays[n].size)
+    if len(images) < 2:
+        return arrays[images[0]] if images else max(arrays.values(), key=lambda a: a.size), ""
+    named = ", ".join(f"{name} {'×'.join(f'{n:,}' for n in arrays[name].shape)}" for name in images)
+    if arrays[images[0]].size == arrays[images[1]].size:
+        raise DataError(f"--data {path}: holds {len(images)} arrays of images of the same size ({named}); save the "
+                        f"one to train on alone, e.g. np.save('{images[0]}.npy', np.load('{path.name}')"
+                        f"['{images[0]}']), and pass that .npy")
+    return arrays[images[0]], f"{images[0]}, the largest of its arrays of images ({named})"
+
+
+def _is_image_stack(shape: tuple[int, ...]) -> bool:
+    """(N, H, W), or (N, H, W, C) / (N, C, H, W) with 1, 3 or 4 channels: what image_layout accepts."""
+    return len(shape) == 3 or (len(shape) == 4 and (shape[-1] in (1, 3, 4) or shape[1] in (1, 3, 4)))
+
+
+def image_layout(array: np.ndarray, path: Path) -> np.ndarray:
+    """(N, H, W, C) view of an array of images given as (N, H, W), (N, H, W, C) or channels-first (N, C, H, W)."""
+    if array.ndim == 3:
+        return array[..., None]
+    if array.ndim == 4 and array.shape[-1] in (1, 3, 4):
+        return array
+    if array.ndim == 4 and array.shape[1] in (1, 3, 4):
+        return array.transpose(0, 2, 3, 1)
+    raise DataError(f"--data {path}: shape {array.shape} is not a stack of images (N, H, W[, C])")
+
+
+def value_range(array: np.ndarray) -> tuple[str, float, float]:
+    """(description, offset, scale) that map the array's values onto 0..255."""
+    if array.dtype == np.uint8:
+        return "uint8 0..255", 0.0, 1.0
+    sample = np.asarray(array[:ARRAY_CHUNK], dtype=np.float64)
+    low, high = float(np.nanmin(sample)), float(np.nanmax(sample))
+    if low < -1e-3 and low >= -1.001 and high <= 1.001:
+        return "floats in [-1, 1]", 1.0, 127.5
+    if low >= -1e-3 and high <= 1.001:
+        return "floats in [0, 1]", 0.0, 255.0
+    return f"values in [{low:g}, {high:g}], taken as 0..255", 0.0, 1.0
+
+
+def _to_uint8_images(chunk: np.ndarray, offset: float, scale: float, res: int, channels: int) -> np.ndarray:
+    pixels = np.clip(np.rint((np.asarray(chunk, dtype=np.float32) + offset) * scale), 0, 255).astype(np.uint8)
+    if pixels.shape[-1] == 4:
+        pixels = pixels[..., :3]
+    out = np.empty((len(pixels), res, res, channels), dtype=np.uint8)
+    for i, image in enumerate(pixels):
+        picture = centre_square(Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image))
+        if picture.size != (res, res):
+            picture = picture.resize((res, res), Image.Resampling.LANCZOS)
+        picture = picture.convert("L" if channels == 1 else "RGB")
+        out[i] = np.asarray(picture).reshape(res, res, channels)
+    return out

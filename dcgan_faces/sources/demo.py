@@ -1,0 +1,58 @@
+"""The built-in procedural faces (`--data demo`), and what no --data means: ./face_images if it holds images,
+else the demo faces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dcgan_faces.cache import CacheFiles
+from dcgan_faces.sources.base import CacheSettings, Log, Scan, Source
+from dcgan_faces.sources.folder import ImageFolder, find_images
+
+DEMO_IMAGES = 2_000
+DEFAULT_DATA_DIR = Path("face_images")
+
+
+class DemoFaces(Source):
+    """Procedural faces drawn into the cache on first use (synthetic.py): no download, no folder."""
+
+    key = "demo"
+    run_name = "demo"
+
+    @classmethod
+    def from_text(cls, text: str) -> DemoFaces | None:
+        return cls() if text == "demo" else None
+
+    def scan(self, wanted: CacheSettings, log: Log = print, exclude: Iterable[Path] = ()) -> Scan:
+        from dcgan_faces import synthetic
+
+        files = CacheFiles.of(wanted.cache_dir, "synthetic", wanted.res, wanted.channels)
+
+        def fill(out: np.ndarray) -> tuple[int, dict]:
+            log(f"drawing {DEMO_IMAGES} demo faces at {wanted.res} px into {files.tensor} (first use only)")
+            faces = synthetic.make_faces(DEMO_IMAGES, wanted.res, seed=0)
+            if wanted.channels == 1:
+                faces = np.asarray([np.asarray(Image.fromarray(f).convert("L")) for f in faces])[..., None]
+            out[:] = faces
+            return DEMO_IMAGES, {}
+
+        expected = {"source": "demo", "res": wanted.res, "channels": wanted.channels,
+                    "generator_version": getattr(synthetic, "VERSION", 1), "count": DEMO_IMAGES}
+        return Scan("demo", f"the built-in demo faces ({DEMO_IMAGES:,})", files, expected,
+                    lambda: (DEMO_IMAGES, fill), files_found=DEMO_IMAGES, quiet=True)
+
+
+class DefaultData(Source):
+    """No --data given: ./face_images when it holds images, else the demo faces (a new run's folder: runs/demo_RES)."""
+
+    run_name = "demo"
+
+    def scan(self, wanted: CacheSettings, log: Log = print, exclude: Iterable[Path] = ()) -> Scan:
+        if DEFAULT_DATA_DIR.is_dir() and find_images(DEFAULT_DATA_DIR, exclude):
+            return ImageFolder(DEFAULT_DATA_DIR).scan(wanted, log, exclude)
+        log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
+        return DemoFaces().scan(wanted, log, exclude)

@@ -1,0 +1,142 @@
+"""A folder of image files (`--data PATH`): its images found and fingerprinted, then decoded into the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_faces import cache
+from dcgan_faces.runfolder import is_run_folder
+from dcgan_faces.sources.base import CacheSettings, DataError, Log, PathSource, Scan, shown
+from dcgan_faces.sources.images import decode_into
+from dcgan_faces.staging import is_slow_mount
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
+TAIL_BYTES = 256  # the end of each file enters the fingerprint: an image replaced by another of equal size shows
+
+
+class ImageFolder(PathSource):
+    """A folder of face photos, searched recursively; its cache is matched by the files' fingerprint."""
+
+    @classmethod
+    def from_text(cls, text: str) -> ImageFolder:
+        return cls(text)  # any --data that no other kind claims
+
+    def scan(self, wanted: CacheSettings, log: Log = print, exclude: Iterable[Path] = ()) -> Scan:
+        files = image_files(self.path, exclude=(*exclude, wanted.cache_dir))
+        fingerprint, listing = identify(self.path, files)
+        return Scan(self.key, f"folder {shown(self.path)} ({len(files):,} image files)",
+                    wanted.files(shown(self.path), self.path.name), wanted.expected(shown(self.path), fingerprint),
+                    lambda: (len(files), decode_into(self.path, files, wanted, log)),
+                    fingerprint["fingerprint"], listing, len(files))
+
+
+def image_files(folder: Path, flag: str = "--data", exclude: Iterable[Path] = ()) -> list[Path]:
+    """The image files in or below `folder`; DataError naming `flag` when it is no folder or holds none."""
+    if folder.is_file():
+        raise DataError(f"{flag} {shown(folder)} is a file, not a folder: give the folder that holds the images "
+                        "(or a .npy/.npz array of them)")
+    if not folder.is_dir():
+        raise DataError(f"{flag} {shown(folder)}: no such folder; give a folder of face images")
+    files = find_images(folder, exclude)
+    if not files:
+        raise DataError(f"{flag} {shown(folder)}: no image files (jpg, jpeg, png, bmp, webp, gif) in or below it")
+    return files
+
+
+def find_images(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
+    """Image files under `folder`, recursively, in a stable order: known suffixes, and files with none.
+
+    Skipped: hidden files; FIFOs, sockets and devices (opening one would hang or fail); folders in
+    `exclude`; and this project's own outputs, run folders and caches, which may sit inside the data folder
+    (`cd photos; ... --data .`) and would otherwise become training images. Symlinked folders are not
+    followed (no loops); a broken link stays in the list and is counted as unreadable when decoded.
+    """
+    excluded = {Path(p).resolve() for p in exclude}
+    found, folders = [], [Path(folder)]
+    while folders:
+        with os.scandir(folders.pop()) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                if path.resolve() not in excluded and not _is_output_folder(path):
+                    subfolders.append(path)
+            elif not entry.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES | {""} \
+                    and _regular_or_broken(entry):
+                found.append(path)
+        folders.extend(reversed(subfolders))  # depth first, in name order
+    return found
+
+
+def _regular_or_broken(entry: os.DirEntry) -> bool:
+    """A regular file (links followed), or a link to nothing or a loop: kept, to be counted as unreadable.
+    A FIFO, socket or device, or a link to one, is not."""
+    try:
+        return entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path))
+    except OSError:  # a link loop
+        return True
+
+
+def _is_output_folder(folder: Path) -> bool:
+    """A run folder (its mark, or an earlier version's run) or a cache folder (its marker file)."""
+    return is_run_folder(folder) or (folder / cache.MARKER).exists()
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except OSError:  # a broken link or a link loop: it is counted as unreadable when decoded
+        return 0, 0
+    return info.st_size, info.st_mtime_ns
+
+
+def _tail(path: Path, size: int) -> bytes:
+    """The last TAIL_BYTES of the file (one system call where there is pread)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        if hasattr(os, "pread"):
+            return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
+        os.lseek(fd, max(0, size - TAIL_BYTES), os.SEEK_SET)
+        return os.read(fd, TAIL_BYTES)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def identify(folder: Path, files: list[Path], with_content: bool | None = None) -> tuple[dict, np.ndarray]:
+    """(fingerprint, listing) of a folder's images. The fingerprint: every file's path below `folder`, size and
+    modification time, and (`with_content`, default: off slow mounts, where reading costs a round trip per file)
+    its last bytes; it does not depend on where the folder is, so a moved folder is recognised as the same images.
+    The listing holds one row per file, uint64 hashes of (its name, its name with its size, time and last bytes),
+    so that a later listing tells which files came, went or changed."""
+    content = not is_slow_mount(folder) if with_content is None else with_content
+    digest = hashlib.sha256()
+    sizes, newest = 0, 0
+    listing = np.empty((len(files), 2), dtype=np.uint64)
+    for row, path in enumerate(files):
+        size, mtime = _stat(path)
+        sizes, newest = sizes + size, max(newest, mtime)
+        name = os.fsencode(path.relative_to(folder))
+        entry = name + b"\0" + f"{size} {mtime}".encode() + b"\0"
+        digest.update(entry)
+        if content:
+            tail = hashlib.sha1(_tail(path, size)).digest()
+            digest.update(tail)
+            entry += tail
+        listing[row] = _hash64(name), _hash64(entry)
+    fingerprint = {"files": len(files), "bytes": sizes, "newest_mtime_ns": newest, "fingerprint": digest.hexdigest()}
+    return fingerprint, listing
+
+
+def _hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")

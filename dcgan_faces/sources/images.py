@@ -1,0 +1,152 @@
+"""Image files → uint8 rows of the cache: EXIF-oriented, RGB, centre-cropped, resized; decoded in parallel on
+every core for a large folder, an unusable file skipped and counted by reason."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
+
+from dcgan_faces.imagefile import is_marked
+from dcgan_faces.sources.base import CacheSettings, DataError, Fill, Log, shown
+
+SERIAL_BELOW = 256  # folders smaller than this are decoded in-process: a pool costs more than it saves
+SKIPPED_NAMED = 5
+OWN_OUTPUT = "written by dcgan_faces"  # the reason an image marked by imagefile is skipped
+
+
+class SkippedImage(Exception):
+    """One file cannot become a training image; args[0] is the reason (a short key)."""
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB with transparent areas on white and 16-bit or float modes scaled to 8 bits."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode != "F" else max(float(pixels.max()), 1e-12)
+        image = Image.fromarray(np.clip(pixels / top * 255.0, 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def centre_square(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np.ndarray:
+    """One file → uint8 (res, res, channels): EXIF-oriented, RGB, centre-cropped square, Lanczos-resized.
+
+    Smaller images are upscaled, unless their short side is under `min_size`. Raises SkippedImage, also for
+    an image this package wrote (read from its header, before any pixel is decoded).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if is_marked(image):  # a grid, plot or generated face: never train on the model's own output
+                    raise SkippedImage(OWN_OUTPUT)
+                if min(image.size) < min_size:
+                    raise SkippedImage("smaller than --min-size")
+                # JPEG draft mode decodes at 1/2, 1/4 or 1/8 size straight from the DCT: much faster on
+                # large photos, and still at least twice the target size, so Lanczos does the final step.
+                image.draft("RGB", (2 * res, 2 * res))
+                image = ImageOps.exif_transpose(image)  # loads the first frame of animated files
+                image = centre_square(_to_rgb(image)).resize((res, res), Image.Resampling.LANCZOS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise SkippedImage("too many pixels") from error
+    except (UnidentifiedImageError, SyntaxError) as error:
+        raise SkippedImage("not an image") from error
+    except (OSError, ValueError, TypeError, MemoryError) as error:
+        raise SkippedImage("unreadable") from error
+    if channels == 1:
+        image = image.convert("L")
+    return np.asarray(image, dtype=np.uint8).reshape(res, res, channels)
+
+
+def _decode(job: tuple[Path, int, int, int]) -> np.ndarray | str:
+    """Pool worker: the image, or the reason it was skipped."""
+    try:
+        return load_image(*job)
+    except SkippedImage as skipped:
+        return skipped.args[0]
+
+
+def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Iterable[np.ndarray | str]:
+    jobs = [(path, res, channels, min_size) for path in files]
+    workers = os.cpu_count() or 1
+    if len(files) < SERIAL_BELOW or workers == 1:
+        yield from map(_decode, jobs)
+        return
+    pool = None
+    try:
+        with _signals_held():
+            # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
+            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+            results = pool.map(_decode, jobs, chunksize=32)
+        yield from results
+    finally:  # on an interrupt, drop the queued work instead of decoding it all first
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM held back while the decoding workers start (an interrupt in the middle would cut a
+    worker's start-up data short, and it would print a traceback), then delivered as they came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+def decode_into(folder: Path, files: list[Path], wanted: CacheSettings, log: Log) -> Fill:
+    """The `fill` of cache.write for a folder: decode every file into the rows; skipped files are counted."""
+    def fill(out: np.ndarray) -> tuple[int, dict]:
+        kept, skipped, first_skipped = 0, Counter(), []
+        decoded = _decoded(files, wanted.res, wanted.channels, wanted.min_size)
+        bar = tqdm(decoded, total=len(files), unit="img", disable=None,
+                   desc=f"caching {folder.name} at {wanted.res} px")
+        for path, result in zip(files, bar, strict=True):
+            if isinstance(result, str):
+                skipped[result] += 1
+                if len(first_skipped) < SKIPPED_NAMED:
+                    first_skipped.append(f"{shown(path)} ({result})")
+                continue
+            out[kept] = result
+            kept += 1
+        if kept == 0:
+            raise DataError(f"no usable image in {shown(folder)}: {len(files)} files tried, none decoded "
+                            f"(e.g. {', '.join(first_skipped)}); point --data at a folder of JPEG/PNG faces")
+        if first_skipped:
+            log(f"skipped {sum(skipped.values())} of {len(files)} files "
+                f"({', '.join(f'{n} {why}' for why, n in skipped.items())}), e.g. {'; '.join(first_skipped)}")
+        return kept, {"skipped": dict(skipped)}
+
+    return fill
