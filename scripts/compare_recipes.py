@@ -135,9 +135,9 @@ def budgets(name: str, iterations: int, speed: dict | None) -> dict[str, int]:
 
 
 def train_one(name: str, seed: int, args, speed: dict, images: np.ndarray) -> dict:
-    from dcgan_faces.evaluate import evaluate_generator
-    from dcgan_faces.generate import generate_images, latents
+    from dcgan_faces.evaluation import evaluate_generator
     from dcgan_faces.preview import image_grid
+    from dcgan_faces.sampling import generate_images, latents
 
     config = candidate_config(name, seed, args.res, str(args.data))
     targets = budgets(name, args.iterations, speed)
