@@ -241,7 +241,7 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool, source=None):
     from dcgan_faces.data import DataError, data_change, open_dataset
     from dcgan_faces.resolve import SetupError
     from dcgan_faces.session import Session
-    from dcgan_faces.trainer import Trainer, set_process_state
+    from dcgan_faces.trainer import Trainer
 
     run = plan.run
     for folder in (run.path, run.checkpoints, run.previews):
@@ -265,7 +265,7 @@ def _start_locked(args: argparse.Namespace, plan, chief: bool, source=None):
     layers = layer_choice.choose(config, dataset.images, strategy)
     print(layers.describe())
     config = dataclasses.replace(config, layers_chosen=layers.record())
-    set_process_state(config)  # after the layer probe: the run's models start as they would without one
+    # after the layer probe: the Trainer sets the seed, so the run's models start as they would without a probe
     trainer = Trainer(config, dataset.images, strategy, fast=layers.form == "fast")
     seconds = 0.0
     if plan.resumed:
