@@ -250,7 +250,7 @@ def forward_flops(model) -> int:
     from dcgan_faces.fast_layers import UpsampleConv2D
 
     total = 0
-    for layer in model._flatten_layers(include_self=False):
+    for layer in every_layer(model):
         if isinstance(layer, layers.Conv2D):
             _, h, w, c_out = layer.output.shape
             c_in = layer.input.shape[-1]
@@ -259,6 +259,14 @@ def forward_flops(model) -> int:
         elif isinstance(layer, layers.Dense):
             total += 2 * layer.input.shape[-1] * layer.units
     return total
+
+
+def every_layer(model) -> list:
+    """The layers of `model`, those of a nested model in its place."""
+    import keras
+
+    return [inner for layer in model.layers
+            for inner in (every_layer(layer) if isinstance(layer, keras.Model) else [layer])]
 
 
 def peak_conv_gflops(dtype: str = "float32", batch: int = 32, size: int = 64, channels: int = 256,
