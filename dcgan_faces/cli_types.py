@@ -13,6 +13,10 @@ SEED_LIMIT = 2**32  # NumPy and Keras seeds are unsigned 32-bit integers
 MAX_RES = 1024  # beyond this a generator of this family does not fit in memory anyway
 
 
+class UsageError(Exception):
+    """Bad input: one line naming the flag or path and what to do."""
+
+
 class Parser(argparse.ArgumentParser):
     """argparse for a tool of the package: --help opens with what it does and an example (the usage comes
     after), under the name the user typed, and a bad flag is one line (the error and where to look).

@@ -16,28 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_faces import cli_types
-from dcgan_faces.cli_types import Parser, positive_int
-from dcgan_faces.generate import UsageError, generate_images, latent_size, latents, open_model
-
-
-def sample_real(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """n images drawn without replacement, in random order; a memmap is read in index order."""
-    rng = np.random.default_rng(seed)
-    picked = np.asarray(images[np.sort(rng.choice(len(images), n, replace=False))])
-    return picked[rng.permutation(n)]
-
-
-def evaluate_generator(generate, real_images_uint8: np.ndarray, n: int, latent_size: int, seed: int = 0) -> dict:
-    """metrics.evaluate_images on min(n, len(real)) real images and as many fakes from fixed latents (`seed`).
-
-    `generate` maps latents to images in [-1, 1] (a model's predict_on_batch, or Trainer.generate).
-    """
-    from dcgan_faces.metrics import evaluate_images
-
-    n = min(n, len(real_images_uint8))
-    real = sample_real(real_images_uint8, n, seed)
-    fake = generate_images(generate, latents(latent_size, n, seed))
-    return evaluate_images(real, fake, seed)
+from dcgan_faces.cli_types import Parser, UsageError, positive_int
+from dcgan_faces.evaluation import evaluate_generator
+from dcgan_faces.sampling import latent_size
+from dcgan_faces.trained_model import model_iteration, open_model
 
 
 def load_real(source: str, cache_dir: Path, res: int, channels: int) -> np.ndarray:
@@ -57,15 +39,6 @@ def load_real(source: str, cache_dir: Path, res: int, channels: int) -> np.ndarr
         return open_dataset(source, cache_dir, res, channels, log=lambda text: print(text, file=sys.stderr)).images
     except DataError as error:
         raise UsageError(str(error).replace("--data", "--real", 1)) from None
-
-
-def model_iteration(path: Path) -> int | None:
-    """The iteration of the generator a run folder gives (its newest checkpoint's); None for a model file."""
-    from dcgan_faces import checkpoint
-    from dcgan_faces.runfolder import RunFolder
-
-    saved = checkpoint.checkpoints(RunFolder(path).checkpoints) if path.is_dir() else []
-    return int(checkpoint.NAME.match(saved[0].name).group(1)) if saved else None
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:

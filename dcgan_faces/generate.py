@@ -9,148 +9,25 @@ The model is a run folder (its config comes along) or a saved .keras file; the l
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from dcgan_faces import cli_types, imagefile
-from dcgan_faces.atomic import write_atomically
-from dcgan_faces.cli_types import Parser, positive_float, positive_int
-from dcgan_faces.preview import image_grid, to_uint8
+from dcgan_faces.animation import MEDIA_INSTALL, mp4_available, write_animation
+from dcgan_faces.cli_types import Parser, UsageError, positive_float, positive_int
+from dcgan_faces.preview import grid_shape, image_grid, preview_seeds, square_grid, to_pil
+from dcgan_faces.sampling import generate_images, latent_size, latents, walk
+from dcgan_faces.trained_model import open_model
 
-BATCH = 64
-PROGRESS_FROM = 8 * BATCH  # faces: from this many on, a progress bar
 MAX_GRID_SIDE = 16_384  # px: a grid wider or taller than this is refused (use --individual)
-
-
-# ------------------------------------------------------------------------------------------------ latents
-
-def latent_size(generator) -> int:
-    return int(generator.input_shape[-1])
-
-
-def latents(size: int, n: int = 64, seed: int = 7, seeds: Sequence[int] | None = None,
-            truncation: float = 1.0) -> np.ndarray:
-    """(count, size) float32 normal latents, scaled by `truncation`.
-
-    With `seeds`, one latent per seed (default_rng(seed).standard_normal(size)), so a face can be found
-    again by its number; otherwise `n` latents drawn from default_rng(`seed`).
-    """
-    if seeds:
-        z = np.stack([np.random.default_rng(s).standard_normal(size) for s in seeds])
-    else:
-        z = np.random.default_rng(seed).standard_normal((n, size))
-    return (z * truncation).astype(np.float32)
-
-
-def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """Spherical interpolation from `a` (t=0) to `b` (t=1): the direction turns along the great circle and
-    the length goes linearly from |a| to |b|, so every step keeps the norm of a typical latent."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
-    unit_a, unit_b = a / norm_a, b / norm_b
-    omega = np.arccos(np.clip(np.dot(unit_a, unit_b), -1.0, 1.0))
-    if omega < 1e-6:  # (nearly) the same direction
-        direction = unit_a
-    else:
-        direction = (np.sin((1 - t) * omega) * unit_a + np.sin(t * omega) * unit_b) / np.sin(omega)
-        direction /= np.linalg.norm(direction)
-    return ((1 - t) * norm_a + t * norm_b) * direction
-
-
-def walk(keys: np.ndarray, frames_per_step: int) -> np.ndarray:
-    """A closed slerp walk through the rows of `keys` and back to the first: len(keys)·frames_per_step rows."""
-    steps = [slerp(keys[i], keys[(i + 1) % len(keys)], f / frames_per_step)
-             for i in range(len(keys)) for f in range(frames_per_step)]
-    return np.asarray(steps, dtype=np.float32)
-
-
-# ------------------------------------------------------------------------------------------------- images
-
-def generate_images(generate: Callable[[np.ndarray], np.ndarray], z: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, C) faces for latents `z`, BATCH at a time. `generate` maps latents to images in
-    [-1, 1] in inference mode: a model's predict_on_batch, or Trainer.generate."""
-    from tqdm import tqdm
-
-    starts = range(0, len(z), BATCH)
-    bar = tqdm(starts, unit="batch", desc="generating", disable=len(z) < PROGRESS_FROM, file=sys.stderr)
-    return to_uint8(np.concatenate([np.asarray(generate(z[i:i + BATCH])) for i in bar]))
-
-
-def grid_shape(n: int) -> tuple[int, int]:
-    """(rows, cols) of the most nearly square grid that holds n images."""
-    cols = math.ceil(math.sqrt(n))
-    return math.ceil(n / cols), cols
-
-
-def grid(images: np.ndarray) -> Image.Image:
-    """All images on one near-square white grid; empty cells stay white."""
-    rows, cols = grid_shape(len(images))
-    blanks = np.full((rows * cols - len(images), *images.shape[1:]), 255, dtype=np.uint8)
-    return image_grid(np.concatenate([images, blanks]), rows, cols)
-
-
-def to_pil(image: np.ndarray) -> Image.Image:
-    return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image)
 
 
 def save_png(image: Image.Image, path: Path) -> Path:
     return imagefile.save_png(image, path, "generated")
 
-
-# ------------------------------------------------------------------------------------------------ writing
-
-MEDIA_INSTALL = "pip install 'dcgan_faces[media]'"  # the extra that writes MP4s
-
-
-def mp4_available() -> bool:
-    try:
-        import imageio.v2  # noqa: F401
-        import imageio_ffmpeg
-
-        imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        return False
-    return True
-
-
-def _even(frame: np.ndarray) -> np.ndarray:
-    """RGB with even height and width (H.264 in yuv420p needs both), padded by repeating the edge."""
-    rgb = np.repeat(frame[..., None], 3, axis=-1) if frame.ndim == 2 else frame
-    rgb = np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb
-    return np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
-
-
-def write_gif(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
-    return imagefile.save_gif([to_pil(np.asarray(frame)) for frame in frames], path, "animation", 1000 / fps)
-
-
-def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
-    import imageio.v2 as imageio
-
-    return write_atomically(path, lambda tmp: imageio.mimwrite(
-        tmp, [_even(np.asarray(frame)) for frame in frames], fps=fps, codec="libx264", quality=8,
-        macro_block_size=1, ffmpeg_log_level="error"))
-
-
-def write_animation(frames: Sequence[np.ndarray], path: Path, fps: float, mp4: bool = True) -> list[Path]:
-    """`path` as a looping GIF, plus the same name .mp4 when `mp4` and imageio-ffmpeg is installed.
-
-    Frames are uint8 (H, W, C) or (H, W) arrays. Returns the files written.
-    """
-    path = Path(path).with_suffix(".gif")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = [write_gif(frames, path, fps)]
-    if mp4 and mp4_available():
-        written.append(write_mp4(frames, path.with_suffix(".mp4"), fps))
-    return written
-
-
-# ---------------------------------------------------------------------------------------------------- CLI
 
 def seed_list(text: str) -> list[int]:
     try:
@@ -189,23 +66,6 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-class UsageError(Exception):
-    """Bad input: one line naming the flag or path and what to do."""
-
-
-def open_model(path: Path):
-    """(generator, config or None) of a run folder or model file; UsageError when it cannot be loaded."""
-    from dcgan_faces import quiet
-
-    quiet.import_tensorflow()
-    from dcgan_faces.runfolder import ModelError, load_generator
-
-    try:
-        return load_generator(path, log=lambda text: print(text, file=sys.stderr))
-    except ModelError as error:
-        raise UsageError(str(error)) from None
-
-
 def _check(args: argparse.Namespace) -> None:
     if args.interpolate and args.seeds and len(args.seeds) != args.interpolate:
         raise UsageError(f"--interpolate {args.interpolate} with {len(args.seeds)} --seeds: give K equal to the "
@@ -222,8 +82,6 @@ def _check(args: argparse.Namespace) -> None:
 
 def _latents(args: argparse.Namespace, generator, config) -> np.ndarray:
     if args.preview:
-        from dcgan_faces.preview import preview_seeds
-
         return preview_seeds(config, args.seeds) * np.float32(args.truncation)
     return latents(latent_size(generator), args.n, args.seed, args.seeds, args.truncation)
 
@@ -251,7 +109,7 @@ def _run(args: argparse.Namespace, generator, config) -> list[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.preview and not args.seeds:
         return [save_png(image_grid(images, config.preview_rows, config.preview_cols), out)]
-    return [save_png(grid(images), out)]
+    return [save_png(square_grid(images), out)]
 
 
 def _check_grid_size(args: argparse.Namespace, count: int, generator) -> None:

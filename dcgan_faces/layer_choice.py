@@ -44,7 +44,8 @@ def probe_forced() -> bool:
 def choose(config, images: np.ndarray, strategy=None) -> Choice:
     """The layer form for `config.layers`; "auto" is decided here, by a probe where it was never measured.
 
-    Call it before `trainer.set_process_state`: the probe leaves Keras's state as it found it only up to that.
+    Call it before the run's Trainer is made: the probe's trainers set the process's seed too, and the run's
+    Trainer sets it again, so its models start as they would without a probe.
     """
     if config.arch != "notebook":
         return Choice("stock", f"--arch {config.arch} has one form only")
@@ -70,14 +71,13 @@ def probe(config, images: np.ndarray, strategy, device: str) -> Choice:
     """Time TIMED_STEPS iterations of each form, interleaved, after WARMUP_STEPS untimed ones; the faster
     median wins.
 
-    The probe's models are its own; afterwards Keras's session is cleared, so that the run's models, built
-    after `set_process_state`, get the names and the random start they get without a probe.
+    The probe's models are its own; afterwards Keras's session is cleared, so that the run's models (their
+    Trainer sets the seed again) get the names and the random start they get without a probe.
     """
     import keras
 
-    from dcgan_faces.trainer import Trainer, set_process_state
+    from dcgan_faces.trainer import Trainer
 
-    set_process_state(config)
     trainers = {form: Trainer(config, images, strategy, fast=form == "fast") for form in FORMS}
     for trainer in trainers.values():
         for _ in range(WARMUP_STEPS):

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from dcgan_faces.animation import MEDIA_INSTALL, mp4_available, write_animation
 from dcgan_faces.cli_types import Parser, positive_float
-from dcgan_faces.generate import MEDIA_INSTALL, mp4_available, write_animation
 from dcgan_faces.runfolder import RunFolder
 
 BAND = 24  # px of white above each grid for the caption

@@ -1,7 +1,9 @@
-"""Preview grids: faces from the fixed seeds laid out on white, as the course notebook did."""
+"""Faces laid out on white, as the course notebook did: the run's preview grids from fixed seeds, and a
+near-square grid of any number of faces."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,4 +46,22 @@ def image_grid(images: np.ndarray, rows: int, cols: int, margin: int = 16) -> Im
         top = margin + (index // cols) * (height + margin)
         left = margin + (index % cols) * (width + margin)
         canvas[top:top + height, left:left + width] = images[index]
-    return Image.fromarray(canvas[..., 0] if channels == 1 else canvas)
+    return to_pil(canvas)
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, cols) of the most nearly square grid that holds n images."""
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def square_grid(images: np.ndarray) -> Image.Image:
+    """All images on one near-square white grid; empty cells stay white."""
+    rows, cols = grid_shape(len(images))
+    blanks = np.full((rows * cols - len(images), *images.shape[1:]), 255, dtype=np.uint8)
+    return image_grid(np.concatenate([images, blanks]), rows, cols)
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    """A uint8 (H, W, C) or (H, W) array as an image; one channel becomes a grey ("L") image."""
+    return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image)

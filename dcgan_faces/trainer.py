@@ -13,8 +13,8 @@ from dcgan_faces.models import GAN, build_gan
 from dcgan_faces.preview import LABEL_NOISE, TRAINING_SEEDS, latent_seeds
 
 
-def set_process_state(config: TrainConfig) -> None:
-    """What a training process sets once, before it builds models: the random seed and the dtype policy.
+def _set_process_state(config: TrainConfig) -> None:
+    """What a Trainer sets before it builds its models: the process's random seed and dtype policy.
 
     config.precision must be resolved already (precision.choose); "auto" falls back to float32.
     """
@@ -30,10 +30,11 @@ class Trainer:
     Every random draw is a function of (--seed, iteration): the real batch, the latent seeds, and the
     dropout masks (whose generator states live in the models' variables and so in each checkpoint). That
     makes a resumed run continue exactly where an uninterrupted one would have been. The models' initial
-    weights come from the process's seed: call set_process_state first.
+    weights come from --seed: a new Trainer first sets the process's seed and dtype policy from its config.
     """
 
     def __init__(self, config: TrainConfig, images: np.ndarray, strategy=None, fast: bool = True):
+        _set_process_state(config)
         self.config = config
         # --batch-size is per replica; models and optimizers live in the strategy's scope (distribute.py)
         self.strategy, self.feed = strategy, Feed(strategy)

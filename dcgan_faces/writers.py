@@ -86,7 +86,7 @@ class Evaluation(Writer):
 
     @staticmethod
     def _evaluate(session) -> None:
-        from dcgan_faces.evaluate import evaluate_generator
+        from dcgan_faces.evaluation import evaluate_generator
 
         config = session.config
         figures = evaluate_generator(session.trainer.generate, session.images, config.eval_images, config.seed_size,
@@ -139,7 +139,7 @@ class LossPlot(Writer):
         self.write(session)  # after MetricsLog has flushed the last rows (it comes first in the writers)
 
     def write(self, session):
-        from dcgan_faces.plots import save_plot
+        from dcgan_faces.curves import save_plot
 
         session.attempt("the loss plot",
                         lambda: save_plot(session.run_folder.read_metrics(), session.run_folder.plot_path))

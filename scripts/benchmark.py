@@ -124,23 +124,20 @@ def contestants(args, images: np.ndarray) -> tuple[dict, dict]:
     """({name: object with step()}, the precision choice of --precision auto)."""
     import dataclasses
 
+    import keras
+
     from dcgan_faces.config import TrainConfig
     from dcgan_faces.precision import choose
-    from dcgan_faces.trainer import Trainer, set_process_state
+    from dcgan_faces.trainer import Trainer
 
     config = TrainConfig(res=args.res, batch_size=args.batch_size, recipe="notebook", precision="float32")
     choice = choose(dataclasses.replace(config, precision="auto"))
     auto = dataclasses.replace(config, precision=choice.policy)
-
-    def trainer(settings, fast=True):
-        set_process_state(settings)
-        return Trainer(settings, images, fast=fast)
-
-    loops = {"notebook": NotebookLoop(config, images), "ours, stock layers": trainer(config, fast=False),
-             "ours, float32": trainer(config)}
+    loops = {"notebook": NotebookLoop(config, images), "ours, stock layers": Trainer(config, images, fast=False),
+             "ours, float32": Trainer(config, images)}
     if auto != config:
-        loops["ours, auto"] = trainer(auto)
-    set_process_state(config)
+        loops["ours, auto"] = Trainer(auto, images)
+        keras.mixed_precision.set_global_policy("float32")  # the auto trainer's policy, not for models built later
     return loops, {"policy": choice.policy, "reason": choice.reason}
 
 
@@ -207,7 +204,7 @@ def bench_gpu(args) -> dict:
 
 def bench_gpu_resolution(args, res: int, per_round: int) -> dict:
     from dcgan_faces.config import TrainConfig
-    from dcgan_faces.trainer import Trainer, set_process_state
+    from dcgan_faces.trainer import Trainer
 
     images = np.random.default_rng(0).integers(0, 256, (512, res, res, 3), dtype=np.uint8)
     loops, contestants = {}, {}
@@ -217,7 +214,6 @@ def bench_gpu_resolution(args, res: int, per_round: int) -> dict:
             for jit in (False, True):
                 name = f"{precision}, {layers}, jit {'on' if jit else 'off'}"
                 try:
-                    set_process_state(config)
                     trainer = Trainer(config, images, fast=layers == "fast")
                     for model in (trainer.gan.generator, trainer.gan.discriminator, trainer.gan.combined):
                         model.jit_compile = jit  # Keras falls back to off (with a warning) where XLA cannot
@@ -254,7 +250,7 @@ def forward_flops(model) -> int:
     from dcgan_faces.fast_layers import UpsampleConv2D
 
     total = 0
-    for layer in model._flatten_layers(include_self=False):
+    for layer in every_layer(model):
         if isinstance(layer, layers.Conv2D):
             _, h, w, c_out = layer.output.shape
             c_in = layer.input.shape[-1]
@@ -263,6 +259,14 @@ def forward_flops(model) -> int:
         elif isinstance(layer, layers.Dense):
             total += 2 * layer.input.shape[-1] * layer.units
     return total
+
+
+def every_layer(model) -> list:
+    """The layers of `model`, those of a nested model in its place."""
+    import keras
+
+    return [inner for layer in model.layers
+            for inner in (every_layer(layer) if isinstance(layer, keras.Model) else [layer])]
 
 
 def peak_conv_gflops(dtype: str = "float32", batch: int = 32, size: int = 64, channels: int = 256,

@@ -29,12 +29,11 @@ def measure(devices: int, res: int, batch_size: int, steps: int, warmup: int) ->
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
     from dcgan_faces.config import TrainConfig
     from dcgan_faces.distribute import choose_strategy
-    from dcgan_faces.trainer import Trainer, set_process_state
+    from dcgan_faces.trainer import Trainer
 
     strategy = choose_strategy("mirrored" if devices > 1 else "none")
     images = np.random.default_rng(0).integers(0, 256, (256, res, res, 3), dtype=np.uint8)
     config = TrainConfig(res=res, batch_size=batch_size, precision="float32")
-    set_process_state(config)
     trainer = Trainer(config, images, strategy)
     for _ in range(warmup):
         trainer.step()

@@ -74,14 +74,6 @@ def candidate_config(name: str, seed: int, res: int, data: str) -> TrainConfig:
     return TrainConfig(**recipe_settings({"precision": "float32", **settings}))
 
 
-def started(config: TrainConfig, images: np.ndarray):
-    """A Trainer as the train command makes one: the seed and dtype policy of its config set first."""
-    from dcgan_faces.trainer import Trainer, set_process_state
-
-    set_process_state(config)
-    return Trainer(config, images)
-
-
 def open_images(args) -> np.ndarray:
     from dcgan_faces.data import open_dataset
 
@@ -100,8 +92,10 @@ def set_threads(threads: int) -> None:
 
 def measure_speed(args) -> dict:
     """Steps/s of each candidate: warm-up, then interleaved rounds of --speed-steps steps each; medians."""
+    from dcgan_faces.trainer import Trainer
+
     images = open_images(args)
-    trainers = {name: started(candidate_config(name, 0, args.res, str(args.data)), images)
+    trainers = {name: Trainer(candidate_config(name, 0, args.res, str(args.data)), images)
                 for name in args.candidates}
     for trainer in trainers.values():
         for _ in range(3):
@@ -135,13 +129,14 @@ def budgets(name: str, iterations: int, speed: dict | None) -> dict[str, int]:
 
 
 def train_one(name: str, seed: int, args, speed: dict, images: np.ndarray) -> dict:
-    from dcgan_faces.evaluate import evaluate_generator
-    from dcgan_faces.generate import generate_images, latents
+    from dcgan_faces.evaluation import evaluate_generator
     from dcgan_faces.preview import image_grid
+    from dcgan_faces.sampling import generate_images, latents
+    from dcgan_faces.trainer import Trainer
 
     config = candidate_config(name, seed, args.res, str(args.data))
     targets = budgets(name, args.iterations, speed)
-    trainer = started(config, images)
+    trainer = Trainer(config, images)
     result = {"candidate": name, "seed": seed, "changes": CANDIDATES[name], "res": args.res,
               "eval_images": args.eval_images, "budgets": {}}
     seconds = 0.0

@@ -33,14 +33,6 @@ def draw_faces(folder: Path, count: int = 24, size: int = 40, seed: int = 0) -> 
     return folder
 
 
-def make_trainer(config, images, strategy=None, fast=True):
-    """A Trainer as the entry point makes one: the process's seed and dtype policy set first."""
-    from dcgan_faces.trainer import Trainer, set_process_state
-
-    set_process_state(config)
-    return Trainer(config, images, strategy, fast)
-
-
 def train_quietly(argv: list[str]) -> int:
     """train.main, with the process's signal handlers as they were (train installs its own)."""
     from dcgan_faces import train

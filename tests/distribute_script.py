@@ -29,12 +29,11 @@ def mirrored(out: Path) -> dict:
     from dcgan_faces import checkpoint
     from dcgan_faces.config import TrainConfig
     from dcgan_faces.distribute import choose_strategy, replicas
-    from dcgan_faces.trainer import Trainer, set_process_state
+    from dcgan_faces.trainer import Trainer
 
     strategy = choose_strategy("mirrored")
     config = TrainConfig(res=16, batch_size=2, seed=3, strategy="mirrored", ema=0.99, spectral_norm=True,
                          minibatch_stddev=True, augment="color,translation,cutout")
-    set_process_state(config)
     trainer = Trainer(config, faces(), strategy)
     gan = trainer.gan
     found = {"replicas": replicas(strategy), "global_batch": trainer.global_batch, "losses": [],

@@ -1,4 +1,5 @@
-"""scripts/benchmark.py starts anywhere: on a machine without a GPU its GPU section says why it was skipped."""
+"""scripts/benchmark.py starts anywhere: on a machine without a GPU its GPU section says why it was skipped;
+its FLOP count reads the models through public Keras."""
 
 import json
 import os
@@ -40,3 +41,19 @@ def test_the_gpu_sections_contestants_build_train_and_are_timed(monkeypatch):
     assert all(figures["seconds_per_iteration"] > 0 for figures in contestants.values()), contestants
     assert [figures["jit_compile"] for figures in contestants.values()] == [False, True, False, True]
     assert result["fastest"] in contestants
+
+
+def test_the_flop_count_of_each_model_and_of_a_model_nested_in_another():
+    """The figures at 16 px are those of the count before it read public Keras only (Model.layers)."""
+    import keras
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import benchmark
+
+    from dcgan_faces.models import build_discriminator, build_generator
+
+    generator = build_generator(16, benchmark.SEED_SIZE, fast=False)
+    assert benchmark.forward_flops(build_discriminator(16)) == 28_578_816
+    assert benchmark.forward_flops(generator) == 381_845_504
+    assert benchmark.forward_flops(build_generator(16, benchmark.SEED_SIZE, fast=True)) == 172_130_304
+    assert benchmark.forward_flops(keras.Sequential([generator])) == 381_845_504

@@ -63,9 +63,9 @@ class FlakyMount(Exception):
 
 def test_a_failed_copy_to_the_mount_never_leaves_a_half_checkpoint(tmp_path, monkeypatch):
     from dcgan_faces.config import TrainConfig
-    from tests.conftest import make_trainer
+    from dcgan_faces.trainer import Trainer
 
-    trainer = make_trainer(TrainConfig(res=16, batch_size=4), np.zeros((8, 16, 16, 3), np.uint8))
+    trainer = Trainer(TrainConfig(res=16, batch_size=4), np.zeros((8, 16, 16, 3), np.uint8))
     folder, staging = tmp_path / "drive/run/checkpoints", tmp_path / "local"
     staging.mkdir()
     checkpoint.save(folder, trainer.gan, {"iteration": 100}, staging=staging)

@@ -12,7 +12,7 @@ from dcgan_faces import checkpoint, fast_layers, models
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.ema import GeneratorAverage
 from dcgan_faces.runfolder import RunFolder
-from tests.conftest import make_trainer
+from dcgan_faces.trainer import Trainer
 
 RNG = np.random.default_rng(0)
 
@@ -123,11 +123,11 @@ def test_mixed_bfloat16_fast_generator_matches_the_stock_one():
 def test_a_checkpoint_of_the_stock_layers_resumes_into_the_fast_ones(tmp_path):
     images = RNG.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     config = TrainConfig(res=32, batch_size=4, ema=0.9)
-    stock = make_trainer(config, images, fast=False)
+    stock = Trainer(config, images, fast=False)
     for _ in range(2):
         stock.step()
     path = checkpoint.save(tmp_path, stock.gan, {"iteration": stock.iteration})
-    fast = make_trainer(config, images)
+    fast = Trainer(config, images)
     assert any(isinstance(layer, fast_layers.UpsampleConv2D) for layer in fast.gan.generator.layers)
     checkpoint.restore(fast.gan, checkpoint.read(path)[1])
     fast.iteration = stock.iteration

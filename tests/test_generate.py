@@ -1,4 +1,4 @@
-"""Tests for dcgan_faces.generate: latents, slerp walks, grids, single faces and animations from a tiny run."""
+"""Tests for dcgan_faces.generate: grids, single faces and latent walks from a tiny run."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_faces import generate
-from dcgan_faces.generate import grid_shape, latents, main, mp4_available, slerp, walk
+from dcgan_faces.animation import mp4_available
+from dcgan_faces.generate import main
+from dcgan_faces.preview import grid_shape
 from dcgan_faces.runfolder import RunFolder
 from tests.conftest import TINY_RES as RES
 
@@ -24,30 +25,6 @@ def grid_size(n: int) -> tuple[int, int]:
 def pixels(path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image)
-
-
-def test_slerp_keeps_endpoints_and_interpolates_the_norm():
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal(100), 2 * rng.standard_normal(100)
-    np.testing.assert_allclose(slerp(a, b, 0.0), a, atol=1e-12)
-    np.testing.assert_allclose(slerp(a, b, 1.0), b, atol=1e-12)
-    middle = slerp(a, b, 0.5)
-    assert np.linalg.norm(middle) == pytest.approx((np.linalg.norm(a) + np.linalg.norm(b)) / 2)
-    assert np.linalg.norm(middle) > np.linalg.norm((a + b) / 2)  # a straight line would sag towards 0
-    np.testing.assert_allclose(slerp(a, 3 * a, 0.5), 2 * a)  # same direction: no division by sin(0)
-
-
-def test_walk_loops_through_the_keys():
-    keys = latents(8, n=3, seed=1)
-    path = walk(keys, 4)
-    assert path.shape == (12, 8) and path.dtype == np.float32
-    np.testing.assert_allclose(path[::4], keys, rtol=1e-6)
-
-
-def test_latents_seeds_and_truncation():
-    np.testing.assert_array_equal(latents(16, seeds=[5, 9])[1], latents(16, seeds=[9])[0])
-    np.testing.assert_allclose(latents(16, n=4, seed=3, truncation=0.5), 0.5 * latents(16, n=4, seed=3), rtol=1e-6)
-    assert [grid_shape(n) for n in (1, 10, 64, 65)] == [(1, 1), (3, 4), (8, 8), (8, 9)]
 
 
 def test_run_folder_alone_gives_a_64_face_grid(tiny_run, tmp_path, monkeypatch):
@@ -82,18 +59,6 @@ def test_interpolation_writes_gif_and_mp4(tiny_run, tmp_path, capsys):
         assert gif.n_frames == 12 and gif.size == (RES, RES)
     assert (tmp_path / "walk.mp4").exists() == mp4_available()
     assert str(out) in capsys.readouterr().out
-
-
-def test_mp4_is_skipped_quietly_without_imageio(tmp_path, monkeypatch):
-    monkeypatch.setattr(generate, "mp4_available", lambda: False)
-    frames = np.zeros((3, 9, 7, 1), np.uint8)
-    assert generate.write_animation(frames, tmp_path / "a.gif", 5) == [tmp_path / "a.gif"]
-
-
-@pytest.mark.skipif(not mp4_available(), reason="imageio-ffmpeg not installed")
-def test_mp4_accepts_odd_sizes_and_grey(tmp_path):
-    frames = np.random.default_rng(0).integers(0, 255, (4, 9, 7, 1), dtype=np.uint8)
-    assert generate.write_animation(frames, tmp_path / "a.gif", 5)[-1].stat().st_size > 0
 
 
 def test_generator_from_checkpoint_when_generator_keras_is_gone(tiny_run, tmp_path):

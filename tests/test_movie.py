@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from dcgan_faces.generate import mp4_available
+from dcgan_faces.animation import mp4_available
 from dcgan_faces.movie import BAND, iteration_of, main, stamped
 from dcgan_faces.runfolder import RunFolder
 from tests.conftest import TINY_PREVIEWS as PREVIEWS

@@ -140,9 +140,9 @@ def test_an_mp4_asked_for_without_the_media_extra_is_refused_before_any_work(tmp
 
 @pytest.mark.slow
 def test_a_walk_without_the_media_extra_says_what_it_wrote_and_why_no_mp4(tiny_run, tmp_path, monkeypatch, capsys):
-    from dcgan_faces import generate
+    from dcgan_faces import animation, generate
 
-    monkeypatch.setattr(generate, "mp4_available", lambda: False)
+    monkeypatch.setattr(animation, "mp4_available", lambda: False)
     out = tmp_path / "walk.gif"
     assert generate.main(["--model", str(tiny_run), "--interpolate", "2", "--frames-per-step", "2", "--out",
                           str(out)]) == 0

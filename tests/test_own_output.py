@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 
 from dcgan_faces import data, generate, imagefile, movie
-from dcgan_faces.plots import save_plot
+from dcgan_faces.animation import write_animation
+from dcgan_faces.curves import save_plot
+from dcgan_faces.preview import square_grid, to_pil
 from dcgan_faces.runfolder import RunFolder
 from dcgan_faces.sources.folder import find_images, identify
 from tests.conftest import draw_faces, train_quietly
@@ -26,8 +28,8 @@ def test_every_kind_of_image_the_package_writes_is_marked(tmp_path):
     written = [
         run.save_preview(Image.fromarray(PIXELS[0]), 2),
         save_plot([{"iteration": 1, "d_loss": 1.0, "g_loss": 2.0, "d_acc": 0.5, "g_acc": 0.5}], run.plot_path),
-        generate.save_png(generate.grid(PIXELS), tmp_path / "faces.png"),
-        *generate.write_animation(list(PIXELS), tmp_path / "walk.gif", fps=4, mp4=False),
+        generate.save_png(square_grid(PIXELS), tmp_path / "faces.png"),
+        *write_animation(list(PIXELS), tmp_path / "walk.gif", fps=4, mp4=False),
     ]
     assert [marked(path) for path in written] == [True] * 4
     with Image.open(written[0]) as grid:
@@ -40,7 +42,7 @@ def test_the_data_scan_skips_marked_images_by_their_header_and_counts_them(tmp_p
     photos = draw_faces(tmp_path / "photos", count=16)
     (photos / "faces").mkdir()
     for i in range(8):
-        generate.save_png(generate.to_pil(PIXELS[i % 4]), photos / "faces" / f"face-{i:04d}.png")
+        generate.save_png(to_pil(PIXELS[i % 4]), photos / "faces" / f"face-{i:04d}.png")
     cut = photos / "faces" / "face-0000.png"
     cut.write_bytes(cut.read_bytes()[:200])  # the header with its mark, no pixels: never decoded, so not "unreadable"
     said = []

@@ -1,4 +1,4 @@
-"""Tests for dcgan_faces.plots (training curves) and dcgan_faces.tblog (TensorBoard event files)."""
+"""Tests for dcgan_faces.plots and curves (training curves) and dcgan_faces.tblog (TensorBoard event files)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_faces.plots import main, moving_average, save_plot
+from dcgan_faces.curves import moving_average, save_plot
+from dcgan_faces.plots import main
 
 
 def rows(n: int) -> list[dict]:

@@ -9,13 +9,13 @@ from PIL import Image
 
 from dcgan_faces import data, train
 from dcgan_faces.config import TrainConfig
-from tests.conftest import make_trainer
+from dcgan_faces.trainer import Trainer
 
 IMAGES16 = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
 
 
 def _labels_seen(config, monkeypatch, steps=2):
-    trainer = make_trainer(config, IMAGES16)
+    trainer = Trainer(config, IMAGES16)
     seen = []
     real_d = trainer.gan.discriminator.train_on_batch
     real_c = trainer.gan.combined.train_on_batch
@@ -45,17 +45,17 @@ def test_label_noise_pushes_real_down_and_fake_up(monkeypatch):
 
 
 def test_optimizers_and_their_learning_rates():
-    gan = make_trainer(TrainConfig(res=16, batch_size=4, optimizer="rmsprop", lr_g=1e-4, lr_d=3e-4), IMAGES16).gan
+    gan = Trainer(TrainConfig(res=16, batch_size=4, optimizer="rmsprop", lr_g=1e-4, lr_d=3e-4), IMAGES16).gan
     assert isinstance(gan.discriminator.optimizer, keras.optimizers.RMSprop)
     assert isinstance(gan.combined.optimizer, keras.optimizers.RMSprop)
     assert float(gan.discriminator.optimizer.learning_rate) == pytest.approx(3e-4)
     assert float(gan.combined.optimizer.learning_rate) == pytest.approx(1e-4)
-    adam = make_trainer(TrainConfig(res=16, batch_size=4, beta1=0.3), IMAGES16).gan.combined.optimizer
+    adam = Trainer(TrainConfig(res=16, batch_size=4, beta1=0.3), IMAGES16).gan.combined.optimizer
     assert isinstance(adam, keras.optimizers.Adam) and float(adam.beta_1) == pytest.approx(0.3)
 
 
 def test_least_squares_loss_is_what_d_minimises():
-    trainer = make_trainer(TrainConfig(res=16, batch_size=4, loss="mse"), IMAGES16)
+    trainer = Trainer(TrainConfig(res=16, batch_size=4, loss="mse"), IMAGES16)
     d = trainer.gan.discriminator
     assert d.loss == "mean_squared_error" and trainer.gan.combined.loss == "mean_squared_error"
     x = IMAGES16[:4].astype("float32") / 127.5 - 1
@@ -134,7 +134,7 @@ def test_options_survive_a_resume_and_cannot_silently_change(face_folder, tmp_pa
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_float32_outputs_and_losses(precision):
-    trainer = make_trainer(TrainConfig(res=16, batch_size=4, precision=precision), IMAGES16)
+    trainer = Trainer(TrainConfig(res=16, batch_size=4, precision=precision), IMAGES16)
     try:
         assert trainer.gan.generator.layers[3].compute_dtype == precision.removeprefix("mixed_")
         assert trainer.gan.generator.output.dtype == "float32"

@@ -13,7 +13,7 @@ from dcgan_faces.config import RECIPES, TrainConfig, parse_policy, recipe_settin
 from dcgan_faces.ema import GeneratorAverage, decay_at
 from dcgan_faces.models import FrozenSpectralNormalization, MinibatchStdDev, build_gan
 from dcgan_faces.runfolder import load_generator
-from tests.conftest import make_trainer
+from dcgan_faces.trainer import Trainer
 
 IMAGES = np.random.default_rng(0).uniform(-1, 1, (6, 16, 16, 3)).astype("float32")
 
@@ -121,7 +121,7 @@ def test_average_follows_the_generator_weights():
 @pytest.mark.slow
 def test_trainer_shows_and_checkpoints_the_average(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
-    trainer = make_trainer(TrainConfig(res=16, batch_size=4, arch="dcgan", ema=0.999), images)
+    trainer = Trainer(TrainConfig(res=16, batch_size=4, arch="dcgan", ema=0.999), images)
     for _ in range(3):
         trainer.step()
     seeds = np.random.default_rng(1).standard_normal((2, 100)).astype("float32")

@@ -6,7 +6,7 @@ import pytest
 from dcgan_faces import checkpoint
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.preview import preview_seeds
-from tests.conftest import make_trainer
+from dcgan_faces.trainer import Trainer
 
 CONFIG = TrainConfig(res=32, batch_size=8, seed=5)
 EVERY_OPTION = {"ema": 0.99, "spectral_norm": True, "minibatch_stddev": True, "augment": "color,translation,cutout"}
@@ -33,7 +33,7 @@ def _changed(before, variables):
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
 def test_d_learns_on_d_steps_and_only_g_learns_on_combined_steps(images, monkeypatch, config):
-    trainer = make_trainer(config, images)
+    trainer = Trainer(config, images)
     gan = trainer.gan
     seen = {"d": 0, "combined": 0}
     d_train, combined_train = gan.discriminator.train_on_batch, gan.combined.train_on_batch
@@ -64,6 +64,24 @@ def test_d_learns_on_d_steps_and_only_g_learns_on_combined_steps(images, monkeyp
     assert trainer.iteration == 3
 
 
+@pytest.mark.slow
+def test_a_trainer_sets_the_seed_and_dtype_policy_it_needs_whatever_the_process_was_left_with(images):
+    import keras
+
+    first = Trainer(CONFIG, images)
+    keras.utils.set_random_seed(999)  # what a previous trainer or a caller may leave behind
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        second = Trainer(CONFIG, images)
+        assert keras.mixed_precision.global_policy().name == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    for model in ("generator", "discriminator"):
+        a, b = getattr(first.gan, model).weights, getattr(second.gan, model).weights
+        assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a, b, strict=True)), model
+        assert all(x.dtype == "float32" for x in b), model
+
+
 def test_preview_seeds_are_fixed_by_the_seed():
     np.testing.assert_array_equal(preview_seeds(CONFIG), preview_seeds(TrainConfig(res=64, seed=5)))
     assert preview_seeds(CONFIG).shape == (28, 100)
@@ -73,17 +91,17 @@ def test_preview_seeds_are_fixed_by_the_seed():
 @pytest.mark.slow
 @pytest.mark.parametrize("config", [CONFIG, CONFIGS["dcgan+options"]], ids=["notebook", "dcgan+options"])
 def test_resuming_from_a_checkpoint_gives_the_same_weights_as_not_stopping(images, tmp_path, config):
-    straight = make_trainer(config, images)
+    straight = Trainer(config, images)
     for _ in range(5):
         straight.step()
 
-    first = make_trainer(config, images)
+    first = Trainer(config, images)
     for _ in range(3):
         first.step()
     path = checkpoint.save(tmp_path, first.gan, {"iteration": first.iteration})
     del first
 
-    resumed = make_trainer(config, images)
+    resumed = Trainer(config, images)
     state, arrays = checkpoint.read(path)
     checkpoint.restore(resumed.gan, arrays)
     resumed.iteration = state["iteration"]

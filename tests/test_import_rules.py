@@ -1,0 +1,119 @@
+"""The package's layers, read from its imports (every `import`, also those inside functions): the commands
+(train, generate, ...) only parse flags and call the library; no command imports another, no library module
+imports a command, and no modules import each other round a loop."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import dcgan_faces
+from dcgan_faces.cli import COMMANDS
+
+PACKAGE = Path(dcgan_faces.__file__).parent
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str  # module names without the package: "writers"
+    line: int
+    imported: str
+
+    def __str__(self) -> str:
+        return f"dcgan_faces/{self.importer}.py:{self.line} imports {self.imported}"
+
+
+def imports(folder: Path) -> list[Import]:
+    """Every import of a module of the package by a module of the package in `folder`."""
+    modules = {path.stem for path in folder.glob("*.py")} - {"__init__"}
+    return [Import(path.stem, node.lineno, name)
+            for path in sorted(folder.glob("*.py"))
+            for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            for name in sorted(_modules_named(node) & modules)]
+
+
+def _modules_named(node: ast.AST) -> set[str]:
+    """The package's modules an import statement may name: `import dcgan_faces.x`, `from dcgan_faces import x`,
+    `from dcgan_faces.x import y`, `from . import x`, `from .x import y`."""
+    if isinstance(node, ast.Import):
+        return {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("dcgan_faces.")}
+    if not isinstance(node, ast.ImportFrom):
+        return set()
+    module = node.module or ""
+    if node.level == 0 and module.split(".")[0] != "dcgan_faces":
+        return set()
+    inside = module.removeprefix("dcgan_faces").lstrip(".") if node.level == 0 else module
+    return {inside.split(".")[0]} if inside else {alias.name for alias in node.names}
+
+
+def command_imports(found: list[Import], by_commands: bool, commands=frozenset(COMMANDS)) -> list[str]:
+    """One line per import of a command by a command (`by_commands`) or by a library module, saying what to do."""
+    if by_commands:
+        return [f"{i}, a command: no command imports another; move what both use into a library module"
+                for i in found if i.imported in commands and i.importer in commands]
+    return [f"{i}, a command: the library imports no command; move what it uses into a library module"
+            for i in found if i.imported in commands and i.importer not in commands]
+
+
+def cycle(found: list[Import]) -> list[Import]:
+    """One loop of imports (each module imports the next, the last the first); [] when there is none."""
+    edges: dict[str, dict[str, Import]] = {}
+    for i in found:
+        edges.setdefault(i.importer, {}).setdefault(i.imported, i)
+    finished: set[str] = set()
+
+    def loop_from(module: str, trail: list[Import]) -> list[Import]:
+        passed = [i.importer for i in trail]
+        if module in passed:
+            return trail[passed.index(module):]
+        if module in finished:
+            return []
+        for i in edges.get(module, {}).values():
+            if loop := loop_from(i.imported, [*trail, i]):
+                return loop
+        finished.add(module)
+        return []
+
+    for module in sorted(edges):
+        if loop := loop_from(module, []):
+            return loop
+    return []
+
+
+def test_no_command_imports_another_command():
+    problems = command_imports(imports(PACKAGE), by_commands=True)
+    assert not problems, "\n".join(problems)
+
+
+def test_no_library_module_imports_a_command():
+    problems = command_imports(imports(PACKAGE), by_commands=False)
+    assert not problems, "\n".join(problems)
+
+
+def test_no_import_cycle():
+    loop = cycle(imports(PACKAGE))
+    assert not loop, "import cycle: " + ", ".join(map(str, loop)) + "; move what they share into one module"
+
+
+def test_the_rules_see_every_form_of_import_and_name_the_offending_line(tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "evaluate.py").write_text("import json\n\nfrom dcgan_faces.generate import latents\n")
+    (tmp_path / "generate.py").write_text("from dcgan_faces import __version__\n")
+    (tmp_path / "writers.py").write_text("def write():\n    from dcgan_faces import plots\n")
+    (tmp_path / "plots.py").write_text("")
+    (tmp_path / "config.py").write_text("from . import cli_types\n")
+    (tmp_path / "cli_types.py").write_text("def check():\n    import dcgan_faces.models\n")
+    (tmp_path / "models.py").write_text("from .config import TrainConfig\n")
+    found = imports(tmp_path)
+    assert command_imports(found, by_commands=True) == [
+        "dcgan_faces/evaluate.py:3 imports generate, a command: no command imports another; move what both use "
+        "into a library module"]
+    assert command_imports(found, by_commands=False) == [
+        "dcgan_faces/writers.py:2 imports plots, a command: the library imports no command; move what it uses "
+        "into a library module"]
+    assert [str(i) for i in cycle(found)] == ["dcgan_faces/cli_types.py:2 imports models",
+                                              "dcgan_faces/models.py:1 imports config",
+                                              "dcgan_faces/config.py:1 imports cli_types"]
+    (tmp_path / "models.py").write_text("")
+    assert cycle(imports(tmp_path)) == []
