@@ -1,5 +1,5 @@
 """The training images: a source's cache (cache.py), built or rebuilt first when missing or stale, opened
-memory-mapped (from a local copy when it sits on a slow mount); batches drawn from it as float32 in [-1, 1].
+memory-mapped (from a local copy when it sits on a slow mount). Batches are drawn from it in batches.py.
 
 Where the images come from, and what a cache of them must match, is the sources' business (sources/).
 """
@@ -18,7 +18,7 @@ from dcgan_faces.sources import CacheSettings, DataError, Scan, Source
 from dcgan_faces.sources.base import Log
 from dcgan_faces.staging import local_copy
 
-__all__ = ["BatchSampler", "DataError", "Dataset", "data_change", "describe", "open_dataset", "open_scanned"]
+__all__ = ["DataError", "Dataset", "data_change", "describe", "open_dataset", "open_scanned"]
 
 LISTING = "data_listing"  # the checkpoint array that holds the data's listing (see sources.folder.identify)
 
@@ -106,40 +106,3 @@ def data_change(state: dict, arrays: dict, dataset: Dataset) -> str | None:
         what = f"{added:,} image files added, {removed:,} removed" + (f", {edited:,} edited" if edited > 0 else "")
     return (f"the data changed since the checkpoint of iteration {state.get('iteration', 0):,}: {what}; training "
             f"goes on with {len(dataset.images):,} images")
-
-
-class BatchSampler:
-    """Batch k holds positions [k·B, (k+1)·B) of an endless run of shuffled passes over the images.
-
-    Each pass's order comes from (seed, pass number), so a batch depends only on k: resuming needs the
-    iteration count and nothing else. Pixels become float32 in [-1, 1] only here, one batch at a time.
-
-    shard=(index, count): a multi-worker run's worker `index` of `count` gathers only its contiguous share
-    of each global batch of `batch_size` (np.array_split order, as distribute.Feed deals out the rest).
-    """
-
-    def __init__(self, images: np.ndarray, batch_size: int, seed: int, shard: tuple[int, int] = (0, 1)):
-        self.images, self.batch_size, self.seed, self.shard = images, batch_size, seed, shard
-        self._order_pass, self._order = -1, np.empty(0, dtype=np.int64)
-
-    def _pass_order(self, number: int) -> np.ndarray:
-        if number != self._order_pass:
-            self._order = np.random.default_rng([self.seed, number]).permutation(len(self.images))
-            self._order_pass = number
-        return self._order
-
-    def indices(self, k: int) -> np.ndarray:
-        n = len(self.images)
-        positions = np.arange(k * self.batch_size, (k + 1) * self.batch_size)
-        return np.concatenate([self._pass_order(p)[positions[positions // n == p] % n]
-                               for p in np.unique(positions // n)])
-
-    def batch(self, k: int) -> np.ndarray:
-        index, count = self.shard
-        rows = self.indices(k) if count == 1 else np.array_split(self.indices(k), count)[index]
-        picked = self.images[np.sort(rows)]  # sorted: sequential reads from the memmap
-        return picked.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-
-    def epoch(self, k: int) -> float:
-        """Passes over the images completed after k batches."""
-        return k * self.batch_size / len(self.images)

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 from dcgan_faces.cli_types import UsageError
+from dcgan_faces.config import TrainConfig
+from dcgan_faces.runfolder import RunFolder
 
 
 def open_model(path: Path):
@@ -13,8 +15,6 @@ def open_model(path: Path):
     from dcgan_faces import quiet
 
     quiet.import_tensorflow()
-    from dcgan_faces.runfolder import ModelError, load_generator
-
     try:
         return load_generator(path, log=lambda text: print(text, file=sys.stderr))
     except ModelError as error:
@@ -24,7 +24,81 @@ def open_model(path: Path):
 def model_iteration(path: Path) -> int | None:
     """The iteration of the generator a run folder gives (its newest checkpoint's); None for a model file."""
     from dcgan_faces import checkpoint
-    from dcgan_faces.runfolder import RunFolder
 
     saved = checkpoint.checkpoints(RunFolder(path).checkpoints) if path.is_dir() else []
     return int(checkpoint.NAME.match(saved[0].name).group(1)) if saved else None
+
+
+class ModelError(Exception):
+    """A model cannot be loaded; the message names the path and what to do."""
+
+
+def load_generator(path: Path, log=print):
+    """(generator, config or None) from a run folder or a saved .keras / .h5 file.
+
+    A run folder gives its generator.keras, or (training still going, killed, or the file damaged) the
+    generator of its newest checkpoint, built with the trainer's own layers so that it makes exactly the
+    faces the trainer's preview grids show.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"--model {path}: no such run folder or model file; give a run folder such as runs/demo_64")
+    if not path.is_dir():
+        return _load_keras(path), None
+    run = RunFolder(path)
+    if not run.config_path.exists():
+        raise ModelError(f"--model {path}: not a run folder (no config.json)")
+    config = TrainConfig.load(run.config_path)
+    from dcgan_faces import checkpoint
+
+    latest = checkpoint.read_latest(run.checkpoints, log=log)
+    if latest is not None and _is_newest(run, latest[0]):
+        return _generator_from_checkpoint(config, latest[2]), config
+    if run.generator_path.exists():
+        try:
+            return _trainer_layers(_load_keras(run.generator_path), config), config
+        except ModelError as error:
+            if latest is None:
+                raise
+            log(f"{error}; using the newest checkpoint instead")
+    if latest is None:
+        raise ModelError(f"--model {path}: the run has neither generator.keras nor a checkpoint yet")
+    return _generator_from_checkpoint(config, latest[2]), config
+
+
+def _is_newest(run: RunFolder, checkpoint_path: Path) -> bool:
+    """Whether the checkpoint is newer than generator.keras (or there is no generator.keras)."""
+    try:
+        return checkpoint_path.stat().st_mtime > run.generator_path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+
+
+def _load_keras(path: Path):
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors... for a damaged file
+        raise ModelError(f"--model {path}: not a readable Keras model ({type(error).__name__}); it may be cut "
+                         "short or not a model") from None
+
+
+def _trainer_layers(generator, config: TrainConfig):
+    """A notebook generator in the trainer's faster layers (same weights), so that it makes the same faces."""
+    if config.arch != "notebook":
+        return generator
+    from dcgan_faces.models import build_generator
+
+    fast = build_generator(config.res, config.seed_size, config.channels)
+    fast.set_weights(generator.get_weights())
+    return fast
+
+
+def _generator_from_checkpoint(config: TrainConfig, arrays):
+    from dcgan_faces import checkpoint
+    from dcgan_faces.models import ARCHITECTURES
+
+    generator = ARCHITECTURES[config.arch][0](config.res, config.seed_size, config.channels)
+    checkpoint.assign_group(generator.variables, arrays, checkpoint.output_generator_group(arrays))
+    return generator

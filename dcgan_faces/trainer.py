@@ -6,8 +6,8 @@ import contextlib
 
 import numpy as np
 
+from dcgan_faces.batches import BatchSampler
 from dcgan_faces.config import TrainConfig
-from dcgan_faces.data import BatchSampler
 from dcgan_faces.distribute import Feed, prepare_for_distributed_input, replicas
 from dcgan_faces.models import GAN, build_gan
 from dcgan_faces.preview import LABEL_NOISE, TRAINING_SEEDS, latent_seeds

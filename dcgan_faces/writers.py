@@ -181,7 +181,9 @@ class SavedGenerator(Writer):
         self.saved_as: Path | None = None
 
     def on_train_end(self, session):
-        generator = session.trainer.gan.output_generator
+        from dcgan_faces.models import stock_generator
+
+        generator = stock_generator(session.trainer.gan.output_generator)
         try:
             self.saved_as = session.run_folder.save_generator(generator)
             return
@@ -199,10 +201,8 @@ class SavedGenerator(Writer):
         session.say(f"{problem}; saved it as {fallback} instead: move it into the run folder once there is room")
 
 
-def _save_generator(generator, path: Path) -> Path:
-    from dcgan_faces.models import stock_generator
-
-    return write_atomically(path, stock_generator(generator).save)
+def _save_generator(stock_model, path: Path) -> Path:
+    return write_atomically(path, stock_model.save)
 
 
 class Progress(Writer):

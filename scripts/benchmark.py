@@ -359,7 +359,7 @@ def child_main(argv: list[str]) -> None:
         made[-1] = 1  # sparse: only the last page is written
         made.flush()
         del made
-        from dcgan_faces.data import BatchSampler
+        from dcgan_faces.batches import BatchSampler
 
         rss0 = proc_status("VmRSS")
         started = time.perf_counter()

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from dcgan_faces import cache, data, prepare, runfolder
+from dcgan_faces.batches import BatchSampler
 from dcgan_faces.sources import demo, images
 from dcgan_faces.sources.folder import find_images
 from tests.conftest import draw_faces
@@ -261,11 +262,11 @@ def test_demo_faces_are_cached_once(tmp_path, monkeypatch):
 
 def test_sampler_walks_shuffled_passes_and_scales_only_drawn_batches():
     images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1).repeat(3, axis=3)
-    sampler = data.BatchSampler(images, batch_size=4, seed=3)
+    sampler = BatchSampler(images, batch_size=4, seed=3)
     first_pass = np.concatenate([sampler.indices(k) for k in range(3)])[:10]
     assert sorted(first_pass) == list(range(10)), "a pass visits every image once"
     assert not np.array_equal(first_pass, np.arange(10)), "in a shuffled order"
-    np.testing.assert_array_equal(sampler.indices(7), data.BatchSampler(images, 4, 3).indices(7))
+    np.testing.assert_array_equal(sampler.indices(7), BatchSampler(images, 4, 3).indices(7))
     batch = sampler.batch(0)
     assert batch.dtype == np.float32 and batch.shape == (4, 1, 1, 3)
     expected = np.sort(images[sampler.indices(0), 0, 0, 0]).astype(np.float32) / 127.5 - 1

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("cv2")
 
 from dcgan_faces.evaluation import evaluate_generator, sample_real  # noqa: E402
-from dcgan_faces.runfolder import load_generator  # noqa: E402
+from dcgan_faces.trained_model import load_generator  # noqa: E402
 from tests.conftest import TINY_RES as RES  # noqa: E402
 
 

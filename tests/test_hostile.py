@@ -351,7 +351,9 @@ def test_a_write_that_keeps_failing_is_reported_once(tmp_path):
 
 
 def test_a_generator_that_fits_nowhere_says_where_it_could_not_go(tmp_path, monkeypatch):
-    from dcgan_faces import writers
+    from dcgan_faces import models, writers
+
+    monkeypatch.setattr(models, "stock_generator", lambda generator: generator)
 
     def no_room(*args):
         raise OSError(errno.ENOSPC, "No space left on device")

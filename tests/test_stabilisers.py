@@ -12,7 +12,7 @@ from dcgan_faces.augment import DiffAugment
 from dcgan_faces.config import RECIPES, TrainConfig, parse_policy, recipe_settings
 from dcgan_faces.ema import GeneratorAverage, decay_at
 from dcgan_faces.models import FrozenSpectralNormalization, MinibatchStdDev, build_gan
-from dcgan_faces.runfolder import load_generator
+from dcgan_faces.trained_model import load_generator
 from dcgan_faces.trainer import Trainer
 
 IMAGES = np.random.default_rng(0).uniform(-1, 1, (6, 16, 16, 3)).astype("float32")
