@@ -169,7 +169,7 @@ def adopt_moved(files: CacheFiles, expected: dict, log: Callable[[str], None]) -
     if files.tensor.exists() or "fingerprint" not in expected:
         return
     same = {key: value for key, value in expected.items() if key != "source"}
-    for manifest_path in files.manifest.parent.glob("*.json"):
+    for manifest_path in files.manifest.parent.glob("[!.]*.json"):  # not a build's temporary files (.NAME.tmp-...)
         other = CacheFiles(manifest_path.with_suffix(".npy"), manifest_path)
         manifest = other.read_manifest()
         if manifest and other.tensor.exists() and all(manifest.get(k) == v for k, v in same.items()):

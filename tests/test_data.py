@@ -134,6 +134,19 @@ def test_a_moved_folder_reuses_its_cache(face_folder, tmp_path, monkeypatch):
     assert any("holds the same images" in m for m in messages)
 
 
+def test_another_builders_temporary_files_are_never_taken_for_a_moved_cache(face_folder, tmp_path):
+    from dcgan_faces.atomic import HOST
+
+    built = _open(face_folder, tmp_path / "cache").cache_path
+    busy = {}  # the same cache as another live builder has it half-renamed: its two temporary files, complete
+    for path in (built, built.with_suffix(".json")):
+        busy[path] = path.with_name(f".{path.stem}.tmp-{HOST}-{os.getppid()}{path.suffix}")
+        path.rename(busy[path])
+    reopened = _open(face_folder, tmp_path / "cache")
+    assert reopened.cache_path == built and built.exists()
+    assert all(temporary.exists() for temporary in busy.values()), "the other builder's files are left alone"
+
+
 def test_caches_are_listed_and_removed(face_folder, tmp_path, capsys):
     dataset = _open(face_folder, tmp_path / "cache")
     assert prepare.main(["--list", "--cache-dir", str(tmp_path / "cache")]) == 0
