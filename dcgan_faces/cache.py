@@ -68,8 +68,6 @@ def prepare_folder(cache_dir: Path) -> None:
     remove_stale(Path(cache_dir))
 
 
-# ------------------------------------------------------------------------------------------------ checks
-
 def block_checksums(path: Path) -> list[int]:
     """CRC-32 of each BLOCK of the file."""
     sums = []
@@ -177,8 +175,6 @@ def adopt_moved(files: CacheFiles, expected: dict, log: Callable[[str], None]) -
             return
 
 
-# ------------------------------------------------------------------------------------------------ writing
-
 def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray], tuple[int, dict]],
           manifest: dict) -> dict:
     """Build the tensor of at most `shape` rows, `fill(out)` writing them and returning (rows kept, manifest
@@ -251,8 +247,6 @@ def _shrink_npy(path: Path, rows: int) -> None:
         file.write(header.ljust(data_start - header_start - 1).encode("latin1") + b"\n")
         file.truncate(data_start + rows * int(np.prod(shape[1:])) * dtype.itemsize)
 
-
-# ------------------------------------------------------------------------------------------ list, remove
 
 def list_caches(cache_dir: Path) -> list[dict]:
     """Every cache in `cache_dir`: file, source, size in px, images, MiB."""

@@ -114,10 +114,9 @@ def parse_gdrive(id_or_url: str) -> tuple[str, str]:
         return "file", text
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.netloc:
-        path = parts.path
-        if m := re.match(rf"^/drive/(?:u/\d+/)?folders/({_ID})(?:/|$)", path):
+        if m := re.match(rf"^/drive/(?:u/\d+/)?folders/({_ID})(?:/|$)", parts.path):
             return "folder", m.group(1)
-        if m := re.match(rf"^/file/(?:u/\d+/)?d/({_ID})(?:/|$)", path):
+        if m := re.match(rf"^/file/(?:u/\d+/)?d/({_ID})(?:/|$)", parts.path):
             return "file", m.group(1)
         ids = parse_qs(parts.query).get("id", [])
         if len(ids) == 1 and re.fullmatch(_ID, ids[0]):
