@@ -87,10 +87,10 @@ def first_bad_block(path: Path, expected: list[int], blocks: list[int] | None = 
     return None
 
 
-def sample_blocks(count: int, size: int = SAMPLED_BLOCKS) -> list[int]:
-    if count <= size:
+def sample_blocks(count: int) -> list[int]:
+    if count <= SAMPLED_BLOCKS:
         return list(range(count))
-    middle = np.random.default_rng().choice(np.arange(1, count - 1), size - 2, replace=False)
+    middle = np.random.default_rng().choice(np.arange(1, count - 1), SAMPLED_BLOCKS - 2, replace=False)
     return sorted({0, count - 1, *(int(i) for i in middle)})
 
 

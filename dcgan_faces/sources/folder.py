@@ -106,11 +106,11 @@ def _tail(path: Path, size: int) -> bytes:
         os.close(fd)
 
 
-def identify(folder: Path, files: list[Path], with_content: bool | None = None) -> tuple[dict, np.ndarray]:
+def identify(folder: Path, files: list[Path]) -> tuple[dict, np.ndarray]:
     """(fingerprint, listing) of a folder's images. The fingerprint hashes each file's path below `folder`, size,
-    time and (`with_content`, default: off slow mounts, where a read costs a round trip) last bytes: a moved folder
-    is the same images. The listing: per file, uint64 hashes of its name and of all that, to tell which changed."""
-    content = not is_slow_mount(folder) if with_content is None else with_content
+    time and (off slow mounts, where a read costs a round trip) last bytes: a moved folder is the same images.
+    The listing: per file, uint64 hashes of its name and of all that, to tell which files changed."""
+    content = not is_slow_mount(folder)
     digest = hashlib.sha256()
     sizes, newest = 0, 0
     listing = np.empty((len(files), 2), dtype=np.uint64)

@@ -28,6 +28,7 @@ class FetchError(Exception):
 
 
 def one_line(text: object, limit: int = 300) -> str:
+    """`text` on one line, cut to `limit` characters."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
