@@ -121,10 +121,8 @@ def parse_gdrive(id_or_url: str) -> tuple[str, str]:
         ids = parse_qs(parts.query).get("id", [])
         if len(ids) == 1 and re.fullmatch(_ID, ids[0]):
             return "file", ids[0]
-    raise FetchError(
-        f"Not a Google Drive file id or share link: {one_line(id_or_url)!r}. "
-        f"Pass a link like https://drive.google.com/file/d/ID/view, or {_HAND}"
-    )
+    raise FetchError(f"Not a Google Drive file id or share link: {one_line(id_or_url)!r}. "
+                     f"Pass a link like https://drive.google.com/file/d/ID/view, or {_HAND}")
 
 
 def _marker(dest_dir: Path, fid: str) -> Path:
