@@ -66,8 +66,6 @@ class GoogleDrive(Source):
     def fetch(self, dest_dir: Path, *, max_bytes: int = 50 * 2**30, quiet: bool = False) -> Path:
         """Download a Drive file or folder into dest_dir, unpack archives safely, and return the image folder.
         A finished download leaves a marker (.complete-<id>.json) so later calls reuse it without the network."""
-        import gdown
-
         fid = self.id
         dest_dir = Path(dest_dir)
         try:
@@ -84,6 +82,8 @@ class GoogleDrive(Source):
         try:
             with contextlib.redirect_stderr(_WithoutRetryLines(sys.stderr)):
                 if self.kind == "folder":
+                    import gdown
+
                     gdown.download_folder(url=f"{_base()}/drive/folders/{fid}", output=str(staging), quiet=quiet,
                                           use_cookies=False, timeout=TIMEOUT, retries=RETRIES)
                     name, size = fid, sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
