@@ -1,11 +1,9 @@
 """The on-disk cache of preprocessed images: one uint8 .npy tensor per source and size, and its manifest.
 
-- Named by source: `<name>-<hash of the source>_<res>_<res>.npy` beside `….json`, so several data sets share
-  one --cache-dir (one Drive folder on Colab) without replacing each other's caches.
-- Checked: the manifest holds a CRC-32 per MiB of the tensor. Opening verifies all of a small cache and a
-  sample of a large one, whose full check runs in the background (`Check`); `prepare --verify` checks all.
-- Written safely: the space is checked and allocated before decoding starts (a full disk is one line, not
-  a bus error), the tensor is filled in a temporary file and renamed into place, the manifest last.
+- Named by source (`<name>-<hash of the source>_<res>_<res>.npy` beside `….json`): data sets share a --cache-dir.
+- Checked: the manifest holds a CRC-32 per MiB. Opening verifies all of a small cache and a sample of a large
+  one, whose full check runs in the background (`Check`); `prepare --verify` checks all.
+- Written safely: the space is allocated before decoding starts (a full disk is one line, not a bus error).
 """
 
 from __future__ import annotations
@@ -70,8 +68,6 @@ def prepare_folder(cache_dir: Path) -> None:
     remove_stale(Path(cache_dir))
 
 
-# ------------------------------------------------------------------------------------------------ checks
-
 def block_checksums(path: Path) -> list[int]:
     """CRC-32 of each BLOCK of the file."""
     sums = []
@@ -91,10 +87,10 @@ def first_bad_block(path: Path, expected: list[int], blocks: list[int] | None = 
     return None
 
 
-def sample_blocks(count: int, size: int = SAMPLED_BLOCKS) -> list[int]:
-    if count <= size:
+def sample_blocks(count: int) -> list[int]:
+    if count <= SAMPLED_BLOCKS:
         return list(range(count))
-    middle = np.random.default_rng().choice(np.arange(1, count - 1), size - 2, replace=False)
+    middle = np.random.default_rng().choice(np.arange(1, count - 1), SAMPLED_BLOCKS - 2, replace=False)
     return sorted({0, count - 1, *(int(i) for i in middle)})
 
 
@@ -131,26 +127,25 @@ def _short(value) -> str:
 
 
 class Check:
-    """The full checksum check of a large cache, run in a background thread while training starts."""
+    """The full checksum check of a large cache, run in a background thread while training starts.
+    `opened`: the file training reads (files.tensor or its local copy)."""
 
-    def __init__(self, files: CacheFiles, opened: Path | None = None):
-        """`opened`: the file training reads, when it is a local copy of files.tensor."""
-        self.files, self.opened = files, opened or files.tensor
+    def __init__(self, files: CacheFiles, opened: Path):
         self.problem: str | None = None
-        manifest = files.read_manifest() or {}
-        self.thread = threading.Thread(target=self._run, args=(manifest.get("crc32", []),), daemon=True)
+        sums = (files.read_manifest() or {}).get("crc32", [])
+        self.thread = threading.Thread(target=self._run, args=(files, opened, sums), daemon=True)
         self.thread.start()
 
-    def _run(self, sums: list[int]) -> None:
+    def _run(self, files: CacheFiles, opened: Path, sums: list[int]) -> None:
         try:
-            bad = first_bad_block(self.opened, sums)
+            bad = first_bad_block(opened, sums)
         except OSError as error:
             bad, why = -1, str(error)
         else:
             why = f"MiB {bad} does not match its checksum"
         if bad is not None:
-            self.files.manifest.unlink(missing_ok=True)  # the next run rebuilds it
-            self.problem = (f"the cached images {self.files.tensor} are damaged ({why}); stopped so as not to "
+            files.manifest.unlink(missing_ok=True)  # the next run rebuilds it
+            self.problem = (f"the cached images {files.tensor} are damaged ({why}); stopped so as not to "
                             "train on them. Run the same command again: the cache is rebuilt first")
 
 
@@ -180,17 +175,11 @@ def adopt_moved(files: CacheFiles, expected: dict, log: Callable[[str], None]) -
             return
 
 
-# ------------------------------------------------------------------------------------------------ writing
-
 def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray], tuple[int, dict]],
           manifest: dict) -> dict:
-    """Build the tensor of at most `shape` rows: `fill(out)` writes rows into the memory map and returns how
-    many it kept and entries for the manifest. Space is checked and allocated first; returns the manifest
-    written beside the tensor.
-
-    Both files are written in full under temporary names before either is renamed into place, so a disk
-    with room for the tensor but not for its manifest leaves neither, and any earlier cache is kept.
-    """
+    """Build the tensor of at most `shape` rows, `fill(out)` writing them and returning (rows kept, manifest
+    entries); returns the manifest. Both files are written in full under temporary names before either is renamed,
+    so a disk with room for the tensor but not its manifest leaves neither, and any earlier cache is kept."""
     rows = int(np.prod(shape[1:]))
     header = 128  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
     size = header + shape[0] * rows
@@ -238,32 +227,26 @@ def _allocate(path: Path, size: int, shape: tuple[int, ...]) -> None:
 
 def size_text(size: int) -> str:
     """A byte count as people read it: 0 bytes, 812 bytes, 18.1 KiB, 70.3 MiB, 1.25 GiB."""
-    if size < 2**10:
-        return f"{size:,} bytes"
-    if size < 2**20:
-        return f"{size / 2**10:,.1f} KiB"
-    if size < 2**30:
-        return f"{size / 2**20:,.1f} MiB"
-    return f"{size / 2**30:,.2f} GiB"
+    for unit, power, places in (("GiB", 30, 2), ("MiB", 20, 1), ("KiB", 10, 1)):
+        if size >= 2**power:
+            return f"{size / 2**power:,.{places}f} {unit}"
+    return f"{size:,} bytes"
 
 
 def _shrink_npy(path: Path, rows: int) -> None:
     """Cut an .npy file to its first `rows` rows in place (the header keeps its length, padded)."""
     with open(path, "r+b") as file:
-        version = np.lib.format.read_magic(file)
         fmt = np.lib.format
+        version = fmt.read_magic(file)
         read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
         shape, fortran_order, dtype = read_header(file)
         data_start = file.tell()
         header_start = 10 if version == (1, 0) else 12
-        header = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran_order,
-                       "shape": (rows, *shape[1:])})
+        header = repr({"descr": fmt.dtype_to_descr(dtype), "fortran_order": fortran_order, "shape": (rows, *shape[1:])})
         file.seek(header_start)
         file.write(header.ljust(data_start - header_start - 1).encode("latin1") + b"\n")
         file.truncate(data_start + rows * int(np.prod(shape[1:])) * dtype.itemsize)
 
-
-# ------------------------------------------------------------------------------------------ list, remove
 
 def list_caches(cache_dir: Path) -> list[dict]:
     """Every cache in `cache_dir`: file, source, size in px, images, MiB."""

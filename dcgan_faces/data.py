@@ -47,25 +47,22 @@ def open_scanned(scan: Scan, log: Log = print) -> Dataset:
     files = scan.files
     try:
         cache.prepare_folder(files.tensor.parent)
+        cache.adopt_moved(files, scan.expected, log)
+        reason = cache.why_stale(files, scan.expected)
+        if reason is not None:
+            if reason != "no cache yet":
+                log(f"rebuilding {files.tensor}: {reason}")
+            rows, fill = scan.prepare()
+            shape = (rows, scan.expected["res"], scan.expected["res"], scan.expected["channels"])
+            built = cache.write(files, shape, fill, scan.expected)
+            if not scan.quiet:
+                log(f"cached {built['images']} images in {files.tensor}")
+        elif scan.downloads:
+            log(f"resuming from cached data: {files.tensor} holds {scan.key}; nothing to download")
+        elif not scan.quiet:
+            log(f"using cached {files.tensor} (built from {scan.key})")
     except CacheError as error:
         raise DataError(str(error)) from None
-    cache.adopt_moved(files, scan.expected, log)
-    reason = cache.why_stale(files, scan.expected)
-    if reason is None and scan.downloads:
-        log(f"resuming from cached data: {files.tensor} holds {scan.key}; nothing to download")
-    elif reason is None and not scan.quiet:
-        log(f"using cached {files.tensor} (built from {scan.key})")
-    elif reason is not None:
-        if reason != "no cache yet":
-            log(f"rebuilding {files.tensor}: {reason}")
-        rows, fill = scan.prepare()
-        shape = (rows, scan.expected["res"], scan.expected["res"], scan.expected["channels"])
-        try:
-            manifest = cache.write(files, shape, fill, scan.expected)
-        except CacheError as error:
-            raise DataError(str(error)) from None
-        if not scan.quiet:
-            log(f"cached {manifest['images']} images in {files.tensor}")
     manifest = files.read_manifest() or {}
     opened = local_copy(files.tensor)
     large = opened.stat().st_size > cache.FULL_CHECK_UP_TO and reason is None  # a new build was checked whole

@@ -52,18 +52,14 @@ def fingerprint(path: Path) -> dict:
     return {"size": size, "mtime_ns": path.stat().st_mtime_ns, "sha1": digest.hexdigest()}
 
 
-def local_copy(path: Path, local_root: Path | None = None) -> Path:
-    """`path` itself on a fast disk; on a slow mount, a copy on local disk, made once and checked by fingerprint.
-
-    Training reads random batches from the memory-mapped cache all the time: from a FUSE mount every read is
-    a network round trip, from local disk it is free. The copy is reused while its recorded fingerprint
-    matches the original's, and skipped (the original used) when the local disk lacks the room.
-    """
+def local_copy(path: Path) -> Path:
+    """`path` itself on a fast disk; on a slow mount (where each of training's random reads is a round trip), a
+    copy on local disk, reused while its fingerprint matches; the original when the local disk lacks the room."""
     path = Path(path)
     if not is_slow_mount(path):
         return path
-    root = Path(local_root or Path(tempfile.gettempdir()) / "dcgan_faces_local")
-    copy = root / hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16] / path.name
+    place = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    copy = Path(tempfile.gettempdir()) / "dcgan_faces_local" / place / path.name
     record = copy.with_suffix(".fingerprint.json")
     wanted = fingerprint(path)
     try:

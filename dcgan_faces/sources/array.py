@@ -28,8 +28,7 @@ class ArrayFile(PathSource):
     def image_size(self) -> int | None:
         if not self.path.is_file():
             return None
-        images = image_layout(read_array(self.path)[0], self.path)
-        return images.shape[1] if images.shape[1] == images.shape[2] else min(images.shape[1:3])
+        return min(image_layout(read_array(self.path)[0], self.path).shape[1:3])
 
     def scan(self, wanted: CacheSettings, log: Log = print, exclude: Iterable[Path] = ()) -> Scan:
         path, key = self.path, shown(self.path)
@@ -83,13 +82,11 @@ def _is_image_stack(shape: tuple[int, ...]) -> bool:
 
 def image_layout(array: np.ndarray, path: Path) -> np.ndarray:
     """(N, H, W, C) view of an array of images given as (N, H, W), (N, H, W, C) or channels-first (N, C, H, W)."""
+    if not _is_image_stack(array.shape):
+        raise DataError(f"--data {path}: shape {array.shape} is not a stack of images (N, H, W[, C])")
     if array.ndim == 3:
         return array[..., None]
-    if array.ndim == 4 and array.shape[-1] in (1, 3, 4):
-        return array
-    if array.ndim == 4 and array.shape[1] in (1, 3, 4):
-        return array.transpose(0, 2, 3, 1)
-    raise DataError(f"--data {path}: shape {array.shape} is not a stack of images (N, H, W[, C])")
+    return array if array.shape[-1] in (1, 3, 4) else array.transpose(0, 2, 3, 1)
 
 
 def value_range(array: np.ndarray) -> tuple[str, float, float]:

@@ -49,11 +49,8 @@ class CacheSettings:
 
 @dataclass
 class Scan:
-    """A source's images found for one cache, before anything is decoded.
-
-    `prepare()` (called only when the cache must be built) returns how many rows the cache may need and
-    the `fill` that writes them, downloading first where the source must.
-    """
+    """A source's images found for one cache, nothing decoded. `prepare()`, called only when the cache must be
+    built, returns how many rows it may need and the `fill` that writes them, downloading first where need be."""
 
     key: str  # what config.json records once the data is open: a resolved path, "demo"...
     description: str

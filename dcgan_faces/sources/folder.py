@@ -50,12 +50,9 @@ def image_files(folder: Path, flag: str = "--data", exclude: Iterable[Path] = ()
 
 def find_images(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
     """Image files under `folder`, recursively, in a stable order: known suffixes, and files with none.
-
-    Skipped: hidden files; FIFOs, sockets and devices (opening one would hang or fail); folders in
-    `exclude`; and this project's own outputs, run folders and caches, which may sit inside the data folder
-    (`cd photos; ... --data .`) and would otherwise become training images. Symlinked folders are not
-    followed (no loops); a broken link stays in the list and is counted as unreadable when decoded.
-    """
+    Skipped: hidden files; FIFOs, sockets and devices (opening one would hang); folders in `exclude`; this
+    project's run folders and caches, which may sit inside the data folder (`cd photos; ... --data .`).
+    Symlinked folders are not followed (no loops); a broken link is kept, to be counted as unreadable."""
     excluded = {Path(p).resolve() for p in exclude}
     found, folders = [], [Path(folder)]
     while folders:
@@ -75,8 +72,7 @@ def find_images(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
 
 
 def _regular_or_broken(entry: os.DirEntry) -> bool:
-    """A regular file (links followed), or a link to nothing or a loop: kept, to be counted as unreadable.
-    A FIFO, socket or device, or a link to one, is not."""
+    """A regular file (links followed), or a link to nothing or a loop; not a FIFO, socket or device."""
     try:
         return entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path))
     except OSError:  # a link loop
@@ -97,29 +93,24 @@ def _stat(path: Path) -> tuple[int, int]:
 
 
 def _tail(path: Path, size: int) -> bytes:
-    """The last TAIL_BYTES of the file (one system call where there is pread)."""
+    """The last TAIL_BYTES of the file, read in one system call (Linux and macOS have pread); b"" if unreadable."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return b""
     try:
-        if hasattr(os, "pread"):
-            return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
-        os.lseek(fd, max(0, size - TAIL_BYTES), os.SEEK_SET)
-        return os.read(fd, TAIL_BYTES)
+        return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
     except OSError:
         return b""
     finally:
         os.close(fd)
 
 
-def identify(folder: Path, files: list[Path], with_content: bool | None = None) -> tuple[dict, np.ndarray]:
-    """(fingerprint, listing) of a folder's images. The fingerprint: every file's path below `folder`, size and
-    modification time, and (`with_content`, default: off slow mounts, where reading costs a round trip per file)
-    its last bytes; it does not depend on where the folder is, so a moved folder is recognised as the same images.
-    The listing holds one row per file, uint64 hashes of (its name, its name with its size, time and last bytes),
-    so that a later listing tells which files came, went or changed."""
-    content = not is_slow_mount(folder) if with_content is None else with_content
+def identify(folder: Path, files: list[Path]) -> tuple[dict, np.ndarray]:
+    """(fingerprint, listing) of a folder's images. The fingerprint hashes each file's path below `folder`, size,
+    time and (off slow mounts, where a read costs a round trip) last bytes: a moved folder is the same images.
+    The listing: per file, uint64 hashes of its name and of all that, to tell which files changed."""
+    content = not is_slow_mount(folder)
     digest = hashlib.sha256()
     sizes, newest = 0, 0
     listing = np.empty((len(files), 2), dtype=np.uint64)

@@ -65,9 +65,7 @@ class GoogleDrive(Source):
 
     def fetch(self, dest_dir: Path, *, max_bytes: int = 50 * 2**30, quiet: bool = False) -> Path:
         """Download a Drive file or folder into dest_dir, unpack archives safely, and return the image folder.
-
-        A finished download leaves a marker (.complete-<id>.json) so later calls reuse it without the network.
-        """
+        A finished download leaves a marker (.complete-<id>.json) so later calls reuse it without the network."""
         fid = self.id
         dest_dir = Path(dest_dir)
         try:
@@ -78,14 +76,16 @@ class GoogleDrive(Source):
                 return data
             _clear_partial(dest_dir, fid)
         except OSError as e:
-            msg = f"Cannot use {dest_dir} for downloads ({one_line(e)}); pick another --cache-dir, or {_HAND}"
-            raise FetchError(msg) from e
+            raise FetchError(f"Cannot use {dest_dir} for downloads ({one_line(e)}); pick another --cache-dir, "
+                             f"or {_HAND}") from e
         staging, final = dest_dir / f".staging-{fid}", dest_dir / fid
-        stderr = _WithoutRetryLines(sys.stderr)
         try:
-            with contextlib.redirect_stderr(stderr):
+            with contextlib.redirect_stderr(_WithoutRetryLines(sys.stderr)):
                 if self.kind == "folder":
-                    _download_folder(fid, staging, quiet)
+                    import gdown
+
+                    gdown.download_folder(url=f"{_base()}/drive/folders/{fid}", output=str(staging), quiet=quiet,
+                                          use_cookies=False, timeout=TIMEOUT, retries=RETRIES)
                     name, size = fid, sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
                     os.replace(staging, final)
                 else:
@@ -94,9 +94,8 @@ class GoogleDrive(Source):
                     name, size = download.name, download.stat().st_size
                     _place(download, final, fid, max_bytes, quiet)
             data = _image_root(final)
-            info = {"id": fid, "kind": self.kind, "file": name, "size": size,
-                    "data_dir": str(data.relative_to(dest_dir))}
-            write_json(_marker(dest_dir, fid), info)
+            write_json(_marker(dest_dir, fid), {"id": fid, "kind": self.kind, "file": name, "size": size,
+                                                "data_dir": str(data.relative_to(dest_dir))})
         except Exception as e:
             raise _explain(e, fid) from e
         finally:
@@ -115,18 +114,15 @@ def parse_gdrive(id_or_url: str) -> tuple[str, str]:
         return "file", text
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.netloc:
-        path = parts.path
-        if m := re.match(rf"^/drive/(?:u/\d+/)?folders/({_ID})(?:/|$)", path):
+        if m := re.match(rf"^/drive/(?:u/\d+/)?folders/({_ID})(?:/|$)", parts.path):
             return "folder", m.group(1)
-        if m := re.match(rf"^/file/(?:u/\d+/)?d/({_ID})(?:/|$)", path):
+        if m := re.match(rf"^/file/(?:u/\d+/)?d/({_ID})(?:/|$)", parts.path):
             return "file", m.group(1)
         ids = parse_qs(parts.query).get("id", [])
         if len(ids) == 1 and re.fullmatch(_ID, ids[0]):
             return "file", ids[0]
-    raise FetchError(
-        f"Not a Google Drive file id or share link: {one_line(id_or_url)!r}. "
-        f"Pass a link like https://drive.google.com/file/d/ID/view, or {_HAND}"
-    )
+    raise FetchError(f"Not a Google Drive file id or share link: {one_line(id_or_url)!r}. "
+                     f"Pass a link like https://drive.google.com/file/d/ID/view, or {_HAND}")
 
 
 def _marker(dest_dir: Path, fid: str) -> Path:
@@ -160,18 +156,6 @@ def _image_root(folder: Path) -> Path:
         if len(visible) != 1 or not visible[0].is_dir():
             return folder
         folder = visible[0]
-
-
-def _looks_like_html(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(512).lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html"))
-
-
-def _html_error(path: Path, fid: str) -> FetchError:
-    with open(path, "rb") as f:
-        text = one_line(f.read(1 << 20).decode("utf-8", "replace")).lower()
-    return _quota(fid) if _is_quota(text) else _not_public(fid)
 
 
 def _is_quota(text: str) -> bool:
@@ -219,22 +203,16 @@ def _explain(err: BaseException, fid: str) -> FetchError:
 
 
 class _WithoutRetryLines:
-    """stderr without gdown's "Retrying (1/3) in 2.0s: ..." lines, so that a failure ends in our one line.
-
-    Everything else (gdown's progress bar) passes through.
-    """
+    """stderr without gdown's "Retrying (1/3) in 2.0s: ..." lines (and the newline printed after each), so that a
+    failure ends in our one line; everything else (gdown's progress bar) passes through."""
 
     def __init__(self, stream):
         self.stream, self._dropping = stream, False
 
     def write(self, text: str) -> int:
-        if text.startswith("Retrying ("):
-            self._dropping = True
+        after_retry, self._dropping = self._dropping, text.startswith("Retrying (")
+        if self._dropping or (after_retry and text == "\n"):
             return len(text)
-        if self._dropping and text == "\n":
-            self._dropping = False
-            return len(text)
-        self._dropping = False
         return self.stream.write(text)
 
     def __getattr__(self, name):
@@ -252,16 +230,11 @@ def _download_file(fid: str, staging: Path, max_bytes: int, quiet: bool) -> Path
     out = gdown.download(url=f"{_base()}/uc?id={fid}", output=str(staging) + os.sep, quiet=quiet,
                          use_cookies=False, progress=guard, timeout=TIMEOUT, retries=RETRIES)
     path = Path(str(out))
-    if _looks_like_html(path):  # an error page served as if it were the file
-        raise _html_error(path, fid)
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    if head[:512].lstrip().lower().startswith((b"<!doctype html", b"<html")):  # an error page served as the file
+        raise _quota(fid) if _is_quota(one_line(head.decode("utf-8", "replace")).lower()) else _not_public(fid)
     return path
-
-
-def _download_folder(fid: str, staging: Path, quiet: bool) -> None:
-    import gdown
-
-    gdown.download_folder(url=f"{_base()}/drive/folders/{fid}", output=str(staging), quiet=quiet,
-                          use_cookies=False, timeout=TIMEOUT, retries=RETRIES)
 
 
 def _place(download: Path, final: Path, fid: str, max_bytes: int, quiet: bool) -> None:

@@ -52,11 +52,8 @@ def centre_square(image: Image.Image) -> Image.Image:
 
 
 def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np.ndarray:
-    """One file → uint8 (res, res, channels): EXIF-oriented, RGB, centre-cropped square, Lanczos-resized.
-
-    Smaller images are upscaled, unless their short side is under `min_size`. Raises SkippedImage, also for
-    an image this package wrote (read from its header, before any pixel is decoded).
-    """
+    """One file → uint8 (res, res, channels): EXIF-oriented, RGB, centre-cropped square, Lanczos-resized (also
+    up) unless its short side is under `min_size`. SkippedImage, also for an image this package wrote."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -109,8 +106,8 @@ def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Itera
 
 @contextlib.contextmanager
 def _signals_held():
-    """Ctrl-C and SIGTERM held back while the decoding workers start (an interrupt in the middle would cut a
-    worker's start-up data short, and it would print a traceback), then delivered as they came."""
+    """Ctrl-C and SIGTERM held back while the decoding workers start (an interrupt then would cut a worker's
+    start-up data short and print a traceback), then delivered."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

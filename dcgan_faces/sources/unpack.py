@@ -28,6 +28,7 @@ class FetchError(Exception):
 
 
 def one_line(text: object, limit: int = 300) -> str:
+    """`text` on one line, cut to `limit` characters."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
@@ -53,8 +54,9 @@ def _too_big(archive: Path, max_bytes: int) -> FetchError:
 
 
 def _copy(src: BinaryIO, target: Path, budget: int) -> int:
-    """Copy src to target, stopping once more than budget bytes were written; returns bytes written."""
+    """Write src to target (making its folder), stopping once past budget bytes; returns the bytes written."""
     written = 0
+    target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as dst:
         while written <= budget and (block := src.read(CHUNK)):
             dst.write(block)
@@ -86,7 +88,6 @@ def _extract_zip(archive: Path, into: Path, max_bytes: int) -> Iterator[None]:
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src:
                     written += _copy(src, target, max_bytes - written)
             if written > max_bytes:  # a header that understates the real size
@@ -109,7 +110,6 @@ def _extract_tar(archive: Path, into: Path, max_bytes: int) -> Iterator[None]:
             if member.isdir() or not parts:
                 target.mkdir(parents=True, exist_ok=True)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
                 src = tf.extractfile(member)
                 assert src is not None  # regular files always have a reader
                 written += _copy(src, target, max_bytes - written)
@@ -117,11 +117,8 @@ def _extract_tar(archive: Path, into: Path, max_bytes: int) -> Iterator[None]:
 
 
 def safe_extract(archive: Path, dest_dir: Path, *, max_bytes: int, quiet: bool = True) -> Path:
-    """Extract a zip or tar archive into dest_dir (which must be absent or empty), refusing unsafe members.
-
-    Refuses (FetchError, dest_dir untouched) absolute paths, '..' components, links, devices and a total
-    size over max_bytes. Works in a temporary folder next to dest_dir and renames it into place at the end.
-    """
+    """Extract a zip or tar archive into dest_dir (absent or empty), by way of a temporary folder beside it;
+    FetchError, dest_dir untouched, for absolute paths, '..', links, devices and a total size over max_bytes."""
     archive, dest_dir = Path(archive), Path(dest_dir)
     if dest_dir.exists() and (not dest_dir.is_dir() or any(dest_dir.iterdir())):
         raise FetchError(f"Cannot extract {archive.name} into {dest_dir}: it already exists and is not empty")
@@ -141,9 +138,8 @@ def safe_extract(archive: Path, dest_dir: Path, *, max_bytes: int, quiet: bool =
         os.replace(tmp, dest_dir)
     except (OSError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile, tarfile.TarError, zlib.error,
             lzma.LZMAError) as e:
-        why = f"{type(e).__name__}: {one_line(e)}"
-        msg = f"Could not extract {archive.name} ({why}); it is damaged or cut short. Fetch it again, or "
-        raise FetchError(msg + YOURSELF) from e
+        raise FetchError(f"Could not extract {archive.name} ({type(e).__name__}: {one_line(e)}); it is damaged or "
+                         f"cut short. Fetch it again, or {YOURSELF}") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest_dir
