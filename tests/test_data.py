@@ -147,6 +147,21 @@ def test_another_builders_temporary_files_are_never_taken_for_a_moved_cache(face
     assert all(temporary.exists() for temporary in busy.values()), "the other builder's files are left alone"
 
 
+def test_an_array_file_that_is_not_one_says_so_without_numpys_unpickling_advice(face_folder, tmp_path):
+    from dcgan_faces.sources import DataError
+    from dcgan_faces.sources.array import read_array
+
+    (tmp_path / "notes.npy").write_text("hello")
+    shutil.copy(next(face_folder.glob("*.jpg")), tmp_path / "photo.npz")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object))
+    for name, says in (("notes.npy", "not a NumPy .npy file"), ("photo.npz", "not a NumPy .npz file"),
+                       ("objects.npy", "holds Python objects, not numbers")):
+        with pytest.raises(DataError) as error:
+            read_array(tmp_path / name)
+        message = str(error.value)
+        assert says in message and "pickle" not in message and "\n" not in message, message
+
+
 def test_caches_are_listed_and_removed(face_folder, tmp_path, capsys):
     dataset = _open(face_folder, tmp_path / "cache")
     assert prepare.main(["--list", "--cache-dir", str(tmp_path / "cache")]) == 0

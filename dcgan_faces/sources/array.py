@@ -15,6 +15,7 @@ from dcgan_faces.sources.base import CacheSettings, DataError, Log, PathSource, 
 from dcgan_faces.sources.images import centre_square
 
 ARRAY_SUFFIXES = (".npy", ".npz")
+MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}  # an .npz is a zip archive
 ARRAY_CHUNK = 1024
 
 
@@ -51,16 +52,30 @@ class ArrayFile(PathSource):
                     expected, lambda: (len(images), fill), files_found=len(images))
 
 
+def _starts_like(path: Path) -> bool:
+    """Whether the file begins as an .npy (NumPy's magic) or an .npz (a zip archive) does, by its suffix."""
+    with open(path, "rb") as file:
+        return file.read(6).startswith(MAGIC[path.suffix])
+
+
 def read_array(path: Path) -> tuple[np.ndarray, str]:
     """(images, which) of a .npy file (memory-mapped) or a .npz archive. From a .npz: its largest array of
     images (N, H, W[, C]), e.g. x_train beside x_test, and `which` names it when there are several; two of the
     same size are refused, naming them. Other arrays (labels) are ignored."""
     try:
+        if not _starts_like(path):
+            raise DataError(f"--data {path}: not a NumPy {path.suffix} file (it does not start like one); give a "
+                            "file saved with np.save / np.savez, or a folder of images")
         if path.suffix == ".npy":
             return np.load(path, mmap_mode="r", allow_pickle=False), ""
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    except ValueError as error:
+        if "allow_pickle" in str(error) or "Python objects" in str(error):  # not NumPy's advice to unpickle it
+            raise DataError(f"--data {path}: holds Python objects, not numbers; save the images as one numeric "
+                            "array (np.save(path, images.astype('uint8')))") from None
+        raise DataError(f"--data {path}: not a readable .npy/.npz array ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"--data {path}: not a readable .npy/.npz array ({error or type(error).__name__})") from None
     if not arrays:
         raise DataError(f"--data {path}: the archive holds no array")
