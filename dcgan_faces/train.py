@@ -292,13 +292,18 @@ def _build(plan, dataset, strategy):
     """(Trainer, seconds trained before): the models in the layer form chosen, restored when resuming."""
     from dcgan_faces import checkpoint, layer_choice
     from dcgan_faces.data import data_change
+    from dcgan_faces.keras_hooks import KerasHookError
+    from dcgan_faces.resolve import SetupError
     from dcgan_faces.trainer import Trainer
 
     layers = layer_choice.choose(plan.config, dataset.images, strategy)
     print(layers.describe())
     config = plan.config = dataclasses.replace(plan.config, layers_chosen=layers.record())
     # after the layer probe: the Trainer sets the seed, so the run's models start as they would without a probe
-    trainer = Trainer(config, dataset.images, strategy, fast=layers.form == "fast")
+    try:
+        trainer = Trainer(config, dataset.images, strategy, fast=layers.form == "fast")
+    except KerasHookError as error:  # several devices, and a Keras whose internals moved
+        raise SetupError(str(error)) from None
     seconds = 0.0
     if plan.resumed:
         checkpoint.restore(trainer.gan, plan.resumed.arrays)

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan_faces import keras_hooks
+from dcgan_faces import keras_hooks, trainer
+from tests.conftest import train_quietly
 
 
 def _model():
@@ -45,3 +46,16 @@ def test_logs_of_shape_one_keep_their_values():
     for name, value in plain.items():
         assert tuple(reshaped[name].shape) == (1,)
         np.testing.assert_allclose(reshaped[name].numpy(), np.reshape(value.numpy(), [1]), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_training_with_a_keras_without_the_hook_stops_in_one_line(face_folder, tmp_path, monkeypatch, capsys):
+    def without_hook(*args, **kwargs):
+        raise keras_hooks.KerasHookError("Keras 9.9 has no Model._symbolic_build, ...; train with --strategy none")
+
+    monkeypatch.setattr(trainer.Trainer, "__init__", without_hook)
+    code = train_quietly(["--res", "16", "--batch-size", "4", "--steps", "1", "--data", str(face_folder),
+                          "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--strategy none" in err
+    assert not (tmp_path / "run").exists(), "the failed start took back what it wrote"
