@@ -41,12 +41,14 @@ def test_mirrored_on_two_logical_cpus_trains_like_one_device(mirrored):
     assert all(mirrored["g_moves_on_combined"]), "every G weight moves on combined steps"
 
 
+@pytest.mark.slow
 def test_the_replicas_copies_stay_identical(mirrored):
     assert mirrored["copies_per_variable"] == [2]
     assert len(mirrored["replica_devices"]) == 2
     assert mirrored["replicas_differ"] == []
 
 
+@pytest.mark.slow
 def test_a_checkpoint_written_under_the_strategy_resumes_on_one_device(mirrored):
     assert mirrored["restored_equal"]
     assert mirrored["single_global_batch"] == 2

@@ -298,6 +298,7 @@ def test_what_can_be_checked_without_tensorflow_fails_before_it_is_imported(case
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_run_says_so_and_how_to_train_further(face_folder, tmp_path, capsys):
     assert run_train(face_folder, tmp_path, "--steps", "2") == 0
     before = {path: path.stat().st_mtime_ns for path in (tmp_path / "run").rglob("*") if path.is_file()}
@@ -311,6 +312,7 @@ def test_rerunning_a_finished_run_says_so_and_how_to_train_further(face_folder, 
     assert "already finished 2 iterations (--epochs 0.5: 2 iterations); to train further" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_plots_png_is_drawn_on_every_stop(face_folder, tmp_path, monkeypatch, capsys):
     from dcgan_faces.trainer import Trainer
 
