@@ -6,7 +6,6 @@ IPython is never imported here unless the process has already loaded it: a termi
 
 from __future__ import annotations
 
-import importlib
 import signal
 import sys
 from pathlib import Path
@@ -92,9 +91,10 @@ class ToolStopped(Exception):
 def run(command: str, argv: list[str]) -> None:
     """`dcgan-faces COMMAND ARGV...` in this kernel, e.g. run("train", ["--res", "32"]); raises ToolStopped when
     it exits non-zero. Interrupt the kernel (Ctrl-C) to stop training cleanly, with a checkpoint."""
-    tool = importlib.import_module(f"dcgan_faces.{command}")
+    from dcgan_faces import cli
+
     try:
-        code = tool.main([str(arg) for arg in argv])
+        code = cli.main([command, *(str(arg) for arg in argv)])
     except SystemExit as exit_:  # argparse on a mistyped flag: its usage line is printed already
         code = exit_.code
     except KeyboardInterrupt:

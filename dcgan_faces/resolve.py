@@ -27,10 +27,10 @@ from dcgan_faces.config import (
     recipe_settings,
     upsampling_plan,
 )
-from dcgan_faces.runfolder import MARK, RunFolder
+from dcgan_faces.runfolder import MARK, WRITE_PROBE, RunFolder
 from dcgan_faces.sources import CacheSettings, DataError, Source
 
-STARTING = {lock.NAME, ".write-test"}  # what a start writes in the run folder before its mark
+STARTING = {lock.NAME, WRITE_PROBE}  # what a start writes in the run folder before its mark
 
 
 class SetupError(Exception):
@@ -189,8 +189,9 @@ def kept_by(run: RunFolder) -> str | None:
     perhaps in the middle of a line) are not: the start at 0 replays those iterations and logs them again.
     """
     metrics = run.read_metrics_log()
-    if metrics.rows and max(row["iteration"] for row in metrics.rows) > first_checkpoint(run):
-        return f" logged up to iteration {max(row['iteration'] for row in metrics.rows):,}"
+    last = max((row["iteration"] for row in metrics.rows), default=0)
+    if last > first_checkpoint(run):
+        return f" logged up to iteration {last:,}"
     if run.generator_path.exists():
         return " that saved generator.keras"
     if run.metrics_path.exists() and (not metrics.rows or metrics.unreadable > metrics.torn_tail):

@@ -18,6 +18,7 @@ from dcgan_faces.imagefile import save_png
 PREVIEW_PATTERN = "iter-*.png"
 MARK = ".dcgan_faces_run"  # a run folder's own mark: only a marked folder is resumed, moved aside or skipped as data
 CHECKPOINT_PATTERN = "ckpt-*.npz"
+WRITE_PROBE = ".write-test"  # the empty file a start writes and removes to learn whether the folder is writable
 
 
 @dataclass

@@ -335,10 +335,11 @@ def _write_run_files(plan, trainer) -> None:
 def _check_writable(path: Path) -> None:
     from dcgan_faces.atomic import write_text
     from dcgan_faces.resolve import SetupError
+    from dcgan_faces.runfolder import WRITE_PROBE
 
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = write_text(path / ".write-test", "")
+        probe = write_text(path / WRITE_PROBE, "")
         probe.unlink()
     except OSError as error:
         raise SetupError(f"--out {path} is not writable ({error.strerror or error}); choose another folder") from None
