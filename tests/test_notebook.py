@@ -232,7 +232,8 @@ def test_the_notebook_runs_top_to_bottom_outside_colab_and_shows_the_grids_while
 @pytest.mark.slow
 def test_interrupting_the_kernel_stops_training_cleanly_and_running_the_cell_again_resumes(tmp_path):
     nbformat = pytest.importorskip("nbformat")
-    argv = ["--data", "demo", "--res", 16, "--save-every", 2, "--batch-size", 8]
+    # three kept: resuming to `stopped + 2` may write two checkpoints, and the stop's own must still be there
+    argv = ["--data", "demo", "--res", 16, "--save-every", 2, "--batch-size", 8, "--keep-checkpoints", 3]
     again = ("import glob\nstopped = max(int(p[-12:-4]) for p in glob.glob('runs/demo_16/checkpoints/ckpt-*.npz'))\n"
              f"run('train', {argv!r} + ['--steps', stopped + 2])")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
