@@ -1,0 +1,76 @@
+"""scripts/compare_recipes.py judges candidates on held-out faces, at budgets counted in the notebook loop's
+time, one result file per (candidate, seed) that a second run skips."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import draw_faces
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import compare_recipes  # noqa: E402
+
+
+def test_the_last_files_by_name_are_held_out():
+    images = np.arange(10)[:, None, None, None] * np.ones((1, 2, 2, 3), dtype=np.uint8)
+    names = [f"{i:06d}.jpg" for i in range(1, 11)]
+    split = compare_recipes.split_by_name(images, names, 3)
+    assert split.train[:, 0, 0, 0].tolist() == list(range(7))
+    assert split.heldout[:, 0, 0, 0].tolist() == [7, 8, 9]
+    assert split.description == ("trained on the first 7 files by name (000001.jpg–000007.jpg), "
+                                 "judged on the last 3 (000008.jpg–000010.jpg)")
+
+
+def test_a_split_refuses_a_cache_that_skipped_files_or_a_holdout_that_leaves_nothing():
+    images = np.zeros((4, 2, 2, 3), dtype=np.uint8)
+    with pytest.raises(SystemExit, match="holds 4 images for 5 files"):
+        compare_recipes.split_by_name(images, list("abcde"), 1)
+    for holdout in (0, 4):
+        with pytest.raises(SystemExit, match=f"--holdout {holdout}: give a number between 1 and 3"):
+            compare_recipes.split_by_name(images, list("abcd"), holdout)
+
+
+def test_equal_time_is_the_notebook_loops_iterations_times_the_speed_ratio():
+    speed = {"ratio_to_notebook_loop": {"default": 1.874}}
+    assert compare_recipes.budgets("default", 2000, speed) == {"equal_iterations": 2000, "equal_time": 3748}
+    with pytest.raises(SystemExit, match="no figure for notebook"):
+        compare_recipes.budgets("notebook", 2000, speed)
+
+
+@pytest.mark.slow
+def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_runs(tmp_path, capsys):
+    pytest.importorskip("cv2")
+    faces = draw_faces(tmp_path / "faces", count=44, size=24)
+    common = ["--res", "16", "--data", str(faces), "--holdout", "8", "--cache-dir", str(tmp_path / "cache"),
+              "--out", str(tmp_path / "out"), "--candidates", "notebook", "default", "--seeds", "0"]
+    compare_recipes.main(["speed", *common, "--rounds", "2"])
+    speed = json.loads((tmp_path / "out/speed.json").read_text())
+    assert set(speed["ratio_to_notebook_loop"]) == {"notebook loop", "notebook", "default"}
+    assert speed["ratio_to_notebook_loop"]["notebook loop"] == 1.0
+
+    compare_recipes.main(["train", *common, "--iterations", "2", "--eval-images", "8"])
+    result = json.loads((tmp_path / "out/results/default-seed0.json").read_text())
+    equal_time = max(1, round(2 * speed["ratio_to_notebook_loop"]["default"]))
+    assert {b: f["iterations"] for b, f in result["budgets"].items()} == {"equal_iterations": 2,
+                                                                           "equal_time": equal_time}
+    assert result["judged_on"].startswith("trained on the first 36 files") and result["eval_images"] == 8
+    assert (tmp_path / "out/grids/default-seed0-equal_time.png").is_file()
+    floor = json.loads((tmp_path / "out/floor.json").read_text())
+    assert floor["images"] == 8 and floor["swd"] > 0
+
+    written = (tmp_path / "out/results/default-seed0.json").stat().st_mtime_ns
+    capsys.readouterr()
+    compare_recipes.main(["train", *common, "--iterations", "2", "--eval-images", "8"])
+    assert "default-seed0.json exists: skipped" in capsys.readouterr().err
+    assert (tmp_path / "out/results/default-seed0.json").stat().st_mtime_ns == written
+
+    compare_recipes.main(["report", "--res", "16", "--out", str(tmp_path / "out")])
+    table = json.loads(capsys.readouterr().out)
+    assert table["default"]["equal_time"]["iterations"] == equal_time
+    assert table["real training faces"]["swd"] == floor["swd"]
+    assert (tmp_path / "out/equal_time.png").is_file()
