@@ -161,12 +161,31 @@ def measure_speed(args) -> dict:
             seconds[name].append(time.perf_counter() - start)
         if (round_ + 1) % 10 == 0:
             log(f"round {round_ + 1}/{args.rounds}: " + ", ".join(f"{n} {s[-1]:.3f} s" for n, s in seconds.items()))
-    median = {name: statistics.median(values) for name, values in seconds.items()}
+    median = pooled_medians(seconds)
     return {
         "res": args.res, "batch_size": 32, "rounds": args.rounds, "reference": NOTEBOOK_LOOP,
         "seconds_per_step": {name: round(value, 4) for name, value in median.items()},
         "ratio_to_notebook_loop": {name: round(median[NOTEBOOK_LOOP] / value, 3) for name, value in median.items()},
+        "pooled": "candidates that do the same work (they differ only in learning rates, betas, labels or the "
+                  "average's decay) share one figure: the median of all their steps",
+        "rounds_seconds": {name: [round(x, 4) for x in values] for name, values in seconds.items()},
     }
+
+
+def same_work(name: str) -> TrainConfig | str:
+    """What decides a contestant's time per step: its config without the settings that change no work."""
+    if name == NOTEBOOK_LOOP:
+        return name
+    config = candidate_config(name, 0, 32, "")
+    return dataclasses.replace(config, recipe="", lr=0.0, lr_g=None, lr_d=None, beta1=0.0, label_smoothing=0.0,
+                               label_noise=0.0, ema=float(config.ema > 0))
+
+
+def pooled_medians(seconds: dict[str, list[float]]) -> dict[str, float]:
+    """Each contestant's median step time, pooled over the contestants that do the same work, so that
+    noise does not give equal work unequal budgets."""
+    return {name: statistics.median([x for other, values in seconds.items() if same_work(other) == same_work(name)
+                                     for x in values]) for name in seconds}
 
 
 # ------------------------------------------------------------------------------------------------ train

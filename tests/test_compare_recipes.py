@@ -74,3 +74,11 @@ def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_run
     assert table["default"]["equal_time"]["iterations"] == equal_time
     assert table["real training faces"]["swd"] == floor["swd"]
     assert (tmp_path / "out/equal_time.png").is_file()
+
+
+def test_candidates_that_do_the_same_work_share_one_speed_figure():
+    seconds = {"notebook loop": [1.0, 1.0, 1.0], "default": [0.5, 0.6, 0.7], "default+lr3e-4": [0.4, 0.45, 0.5],
+               "default+smooth": [0.8, 0.9, 1.0], "notebook": [0.3, 0.3, 0.3]}
+    median = compare_recipes.pooled_medians(seconds)
+    assert median["default"] == median["default+lr3e-4"] == median["default+smooth"] == 0.6
+    assert median["notebook"] == 0.3 and median["notebook loop"] == 1.0  # no moving average: other work
