@@ -190,10 +190,19 @@ def pooled_medians(seconds: dict[str, list[float]]) -> dict[str, float]:
 
 # ------------------------------------------------------------------------------------------------ train
 
+def speed_ratio(name: str, speed: dict) -> float | None:
+    """The candidate's measured speed against the notebook loop, or that of a measured one doing the same work."""
+    ratios = speed["ratio_to_notebook_loop"]
+    if name in ratios:
+        return ratios[name]
+    return next((ratio for other, ratio in ratios.items() if same_work(other) == same_work(name)), None)
+
+
 def budgets(name: str, iterations: int, speed: dict) -> dict[str, int]:
-    ratio = speed["ratio_to_notebook_loop"].get(name)
+    ratio = speed_ratio(name, speed)
     if ratio is None:
-        raise SystemExit(f"speed.json has no figure for {name}: run `compare_recipes.py speed` with it first")
+        raise SystemExit(f"speed.json has no figure for {name} or any candidate doing the same work: run "
+                         "`compare_recipes.py speed` with it first")
     return {"equal_iterations": iterations, "equal_time": max(1, round(iterations * ratio))}
 
 
@@ -278,7 +287,7 @@ def report(args) -> dict:
     for name in names:
         runs = [row for row in rows if row["candidate"] == name]
         table[name] = {"changes": CANDIDATES[name], "seeds": sorted(row["seed"] for row in runs),
-                       "speed_vs_notebook_loop": speed["ratio_to_notebook_loop"].get(name)}
+                       "speed_vs_notebook_loop": speed_ratio(name, speed)}
         for budget in BUDGETS:
             done = [row["budgets"][budget] for row in runs if budget in row["budgets"]]
             if done:

@@ -38,7 +38,8 @@ def test_a_split_refuses_a_cache_that_skipped_files_or_a_holdout_that_leaves_not
 def test_equal_time_is_the_notebook_loops_iterations_times_the_speed_ratio():
     speed = {"ratio_to_notebook_loop": {"default": 1.874}}
     assert compare_recipes.budgets("default", 2000, speed) == {"equal_iterations": 2000, "equal_time": 3748}
-    with pytest.raises(SystemExit, match="no figure for notebook"):
+    assert compare_recipes.budgets("default+lr3e-4", 2000, speed)["equal_time"] == 3748  # the same work
+    with pytest.raises(SystemExit, match="no figure for notebook or any candidate doing the same work"):
         compare_recipes.budgets("notebook", 2000, speed)
 
 
