@@ -188,6 +188,23 @@ def pooled_medians(seconds: dict[str, list[float]]) -> dict[str, float]:
                                      for x in values]) for name in seconds}
 
 
+def merged_speed(before: dict | None, measured: dict) -> dict:
+    """A new measurement added to speed.json: its contestants' figures replace theirs, the others stay, so
+    that the budgets of runs already made keep their figures. Only ratios to the notebook loop measured in
+    the same process are comparable; seconds from two measurements are not."""
+    if before is None:
+        return measured
+    if before["res"] != measured["res"]:
+        raise SystemExit(f"speed.json is for {before['res']} px, this measurement for {measured['res']} px: "
+                         "give another --out")
+    merged = {**measured, "earlier_measurements": [*before.get("earlier_measurements", []),
+                                                   {key: before[key] for key in ("rounds", "seconds_per_step")}]}
+    for key in ("seconds_per_step", "ratio_to_notebook_loop", "rounds_seconds"):
+        merged[key] = {**{name: value for name, value in before[key].items() if name not in measured[key]},
+                       **measured[key]}
+    return merged
+
+
 # ------------------------------------------------------------------------------------------------ train
 
 def speed_ratio(name: str, speed: dict) -> float | None:
@@ -380,8 +397,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.action == "speed":
         from dcgan_faces.atomic import write_json
 
-        result = measure_speed(args)
-        write_json(args.out / "speed.json", result)
+        path = args.out / "speed.json"
+        result = merged_speed(json.loads(path.read_text()) if path.exists() else None, measure_speed(args))
+        write_json(path, result)
     elif args.action == "train":
         result = train(args)
     else:

@@ -83,3 +83,17 @@ def test_candidates_that_do_the_same_work_share_one_speed_figure():
     median = compare_recipes.pooled_medians(seconds)
     assert median["default"] == median["default+lr3e-4"] == median["default+smooth"] == 0.6
     assert median["notebook"] == 0.3 and median["notebook loop"] == 1.0  # no moving average: other work
+
+
+def test_a_new_speed_measurement_adds_its_contestants_and_keeps_the_others_figures():
+    def measurement(ratios: dict) -> dict:
+        return {"res": 32, "rounds": 30, "seconds_per_step": {name: 1 / r for name, r in ratios.items()},
+                "ratio_to_notebook_loop": ratios, "rounds_seconds": {name: [1 / r] for name, r in ratios.items()}}
+
+    before = measurement({"notebook loop": 1.0, "notebook": 1.7, "default": 1.6})
+    merged = compare_recipes.merged_speed(before, measurement({"notebook loop": 1.0, "default+bf16": 2.1}))
+    assert merged["ratio_to_notebook_loop"] == {"notebook": 1.7, "default": 1.6, "notebook loop": 1.0,
+                                                "default+bf16": 2.1}
+    assert merged["earlier_measurements"] == [{"rounds": 30, "seconds_per_step": before["seconds_per_step"]}]
+    with pytest.raises(SystemExit, match="speed.json is for 32 px, this measurement for 64 px"):
+        compare_recipes.merged_speed(before, {**measurement({"notebook loop": 1.0}), "res": 64})
