@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan_faces.sources.base import CacheSettings, DataError, Log, PathSource, Scan, shown
-from dcgan_faces.sources.images import centre_square
+from dcgan_faces.sources.images import fit
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}  # an .npz is a zip archive
@@ -42,8 +42,10 @@ class ArrayFile(PathSource):
 
         def fill(out: np.ndarray) -> tuple[int, dict]:
             for start in range(0, len(images), ARRAY_CHUNK):
-                chunk = images[start:start + ARRAY_CHUNK]
-                out[start:start + len(chunk)] = _to_uint8_images(chunk, offset, scale, wanted.res, wanted.channels)
+                chunk = np.asarray(images[start:start + ARRAY_CHUNK], dtype=np.float32)
+                pixels = np.clip(np.rint((chunk + offset) * scale), 0, 255).astype(np.uint8)
+                for row, image in enumerate(pixels[..., 0] if pixels.shape[-1] == 1 else pixels[..., :3], start):
+                    out[row] = fit(Image.fromarray(image), wanted.res, wanted.channels)  # [..., :3]: no alpha
             return len(images), {}
 
         shape = "×".join(str(n) for n in images.shape[1:])
@@ -116,16 +118,3 @@ def value_range(array: np.ndarray) -> tuple[str, float, float]:
         return "floats in [0, 1]", 0.0, 255.0
     return f"values in [{low:g}, {high:g}], taken as 0..255", 0.0, 1.0
 
-
-def _to_uint8_images(chunk: np.ndarray, offset: float, scale: float, res: int, channels: int) -> np.ndarray:
-    pixels = np.clip(np.rint((np.asarray(chunk, dtype=np.float32) + offset) * scale), 0, 255).astype(np.uint8)
-    if pixels.shape[-1] == 4:
-        pixels = pixels[..., :3]
-    out = np.empty((len(pixels), res, res, channels), dtype=np.uint8)
-    for i, image in enumerate(pixels):
-        picture = centre_square(Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image))
-        if picture.size != (res, res):
-            picture = picture.resize((res, res), Image.Resampling.LANCZOS)
-        picture = picture.convert("L" if channels == 1 else "RGB")
-        out[i] = np.asarray(picture).reshape(res, res, channels)
-    return out

@@ -44,11 +44,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def centre_square(image: Image.Image) -> Image.Image:
+def fit(image: Image.Image, res: int, channels: int) -> np.ndarray:
+    """An RGB or grey image's centre square, Lanczos-resized to `res` (also up): uint8 (res, res, channels)."""
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
-    return image.crop((left, top, left + side, top + side))
+    square = image.crop((left, top, left + side, top + side)).resize((res, res), Image.Resampling.LANCZOS)
+    return np.asarray(square.convert("L" if channels == 1 else "RGB"), dtype=np.uint8).reshape(res, res, channels)
 
 
 def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np.ndarray:
@@ -65,17 +67,13 @@ def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np
                 # JPEG draft mode decodes at 1/2, 1/4 or 1/8 size straight from the DCT: much faster on
                 # large photos, and still at least twice the target size, so Lanczos does the final step.
                 image.draft("RGB", (2 * res, 2 * res))
-                image = ImageOps.exif_transpose(image)  # loads the first frame of animated files
-                image = centre_square(_to_rgb(image)).resize((res, res), Image.Resampling.LANCZOS)
+                return fit(_to_rgb(ImageOps.exif_transpose(image)), res, channels)  # an animation: its first frame
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise SkippedImage("too many pixels") from error
     except (UnidentifiedImageError, SyntaxError) as error:
         raise SkippedImage("not an image") from error
     except (OSError, ValueError, TypeError, MemoryError) as error:
         raise SkippedImage("unreadable") from error
-    if channels == 1:
-        image = image.convert("L")
-    return np.asarray(image, dtype=np.uint8).reshape(res, res, channels)
 
 
 def _decode(job: tuple[Path, int, int, int]) -> np.ndarray | str:
