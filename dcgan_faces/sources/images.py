@@ -90,16 +90,14 @@ def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Itera
     if len(files) < SERIAL_BELOW or workers == 1:
         yield from map(_decode, jobs)
         return
-    pool = None
+    # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))  # its workers start with the first job
     try:
         with _signals_held():
-            # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
-            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
             results = pool.map(_decode, jobs, chunksize=32)
         yield from results
     finally:  # on an interrupt, drop the queued work instead of decoding it all first
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
