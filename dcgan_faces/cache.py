@@ -1,10 +1,6 @@
-"""The on-disk cache of preprocessed images: one uint8 .npy tensor per source and size, and its manifest.
-
-- Named by source (`<name>-<hash of the source>_<res>_<res>.npy` beside `….json`): data sets share a --cache-dir.
-- Checked: the manifest holds a CRC-32 per MiB. Opening verifies all of a small cache and a sample of a large
-  one, whose full check runs in the background (`Check`); `prepare --verify` checks all.
-- Written safely: the space is allocated before decoding starts (a full disk is one line, not a bus error).
-"""
+"""The on-disk cache of preprocessed images: a uint8 `<name>-<hash of the source>_<res>_<res>.npy` per source and
+size beside its .json manifest, which holds a CRC-32 per MiB: opening checks a small cache whole, a large one by
+sample and then whole in the background (`Check`). Space is allocated first: a full disk is one line, no bus error."""
 
 from __future__ import annotations
 
@@ -70,11 +66,8 @@ def prepare_folder(cache_dir: Path) -> None:
 
 def block_checksums(path: Path) -> list[int]:
     """CRC-32 of each BLOCK of the file."""
-    sums = []
     with open(path, "rb") as file:
-        while block := file.read(BLOCK):
-            sums.append(zlib.crc32(block))
-    return sums
+        return [zlib.crc32(block) for block in iter(lambda: file.read(BLOCK), b"")]
 
 
 def first_bad_block(path: Path, expected: list[int], blocks: list[int] | None = None) -> int | None:
@@ -180,9 +173,7 @@ def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray]
     """Build the tensor of at most `shape` rows, `fill(out)` writing them and returning (rows kept, manifest
     entries); returns the manifest. Both files are written in full under temporary names before either is renamed,
     so a disk with room for the tensor but not its manifest leaves neither, and any earlier cache is kept."""
-    rows = int(np.prod(shape[1:]))
-    header = 128  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
-    size = header + shape[0] * rows
+    size = 128 + int(np.prod(shape))  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
     tmp, tmp_manifest = temporary_path(files.tensor), temporary_path(files.manifest)
     try:
         _allocate(tmp, size, shape)
@@ -234,17 +225,16 @@ def size_text(size: int) -> str:
 
 
 def _shrink_npy(path: Path, rows: int) -> None:
-    """Cut an .npy file to its first `rows` rows in place (the header keeps its length, padded)."""
+    """Cut an .npy file of version 1.0 (open_memmap's for a cache) to its first `rows` rows in place (the header
+    keeps its length, padded)."""
     with open(path, "r+b") as file:
         fmt = np.lib.format
-        version = fmt.read_magic(file)
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, fortran_order, dtype = read_header(file)
+        fmt.read_magic(file)
+        shape, fortran_order, dtype = fmt.read_array_header_1_0(file)
         data_start = file.tell()
-        header_start = 10 if version == (1, 0) else 12
         header = repr({"descr": fmt.dtype_to_descr(dtype), "fortran_order": fortran_order, "shape": (rows, *shape[1:])})
-        file.seek(header_start)
-        file.write(header.ljust(data_start - header_start - 1).encode("latin1") + b"\n")
+        file.seek(10)  # after the magic and the header's length
+        file.write(header.ljust(data_start - 11).encode("latin1") + b"\n")
         file.truncate(data_start + rows * int(np.prod(shape[1:])) * dtype.itemsize)
 
 

@@ -80,10 +80,8 @@ def local_copy(path: Path) -> Path:
 
 def in_colab() -> bool:
     """True when google.colab is importable."""
-    if "google.colab" in sys.modules:
-        return True
     try:
-        return importlib.util.find_spec("google.colab") is not None
+        return "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None
     except (ImportError, ValueError):
         return False
 
