@@ -225,8 +225,7 @@ def size_text(size: int) -> str:
 
 
 def _shrink_npy(path: Path, rows: int) -> None:
-    """Cut an .npy file of version 1.0 (open_memmap's for a cache) to its first `rows` rows in place (the header
-    keeps its length, padded)."""
+    """Cut a cache's .npy (version 1.0, as open_memmap writes it) to its first `rows` rows in place, header padded."""
     with open(path, "r+b") as file:
         fmt = np.lib.format
         fmt.read_magic(file)

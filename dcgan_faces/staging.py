@@ -3,6 +3,7 @@ advice on where to keep data and runs so that they survive a disconnect."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -62,11 +63,9 @@ def local_copy(path: Path) -> Path:
     copy = Path(tempfile.gettempdir()) / "dcgan_faces_local" / place / path.name
     record = copy.with_suffix(".fingerprint.json")
     wanted = fingerprint(path)
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no copy yet, or an unreadable record of it
         if copy.exists() and json.loads(record.read_text()) == wanted:
             return copy
-    except (OSError, ValueError):
-        pass
     copy.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(copy.parent)
     if shutil.disk_usage(copy.parent).free < wanted["size"] * 1.1:

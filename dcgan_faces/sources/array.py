@@ -54,18 +54,14 @@ class ArrayFile(PathSource):
                     expected, lambda: (len(images), fill), files_found=len(images))
 
 
-def _starts_like(path: Path) -> bool:
-    """Whether the file begins as an .npy (NumPy's magic) or an .npz (a zip archive) does, by its suffix."""
-    with open(path, "rb") as file:
-        return file.read(6).startswith(MAGIC[path.suffix])
-
-
 def read_array(path: Path) -> tuple[np.ndarray, str]:
     """(images, which) of a .npy file (memory-mapped) or a .npz archive. From a .npz: its largest array of
     images (N, H, W[, C]), e.g. x_train beside x_test, and `which` names it when there are several; two of the
     same size are refused, naming them. Other arrays (labels) are ignored."""
     try:
-        if not _starts_like(path):
+        with open(path, "rb") as file:
+            starts_like_one = file.read(6).startswith(MAGIC[path.suffix])
+        if not starts_like_one:
             raise DataError(f"--data {path}: not a NumPy {path.suffix} file (it does not start like one); give a "
                             "file saved with np.save / np.savez, or a folder of images")
         if path.suffix == ".npy":

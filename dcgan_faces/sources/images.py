@@ -23,7 +23,6 @@ from dcgan_faces.sources.base import CacheSettings, DataError, Fill, Log, shown
 
 SERIAL_BELOW = 256  # folders smaller than this are decoded in-process: a pool costs more than it saves
 SKIPPED_NAMED = 5
-OWN_OUTPUT = "written by dcgan_faces"  # the reason an image marked by imagefile is skipped
 
 
 class SkippedImage(Exception):
@@ -61,7 +60,7 @@ def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if is_marked(image):  # a grid, plot or generated face: never train on the model's own output
-                    raise SkippedImage(OWN_OUTPUT)
+                    raise SkippedImage("written by dcgan_faces")
                 if min(image.size) < min_size:
                     raise SkippedImage("smaller than --min-size")
                 # JPEG draft mode decodes at 1/2, 1/4 or 1/8 size straight from the DCT: much faster on
