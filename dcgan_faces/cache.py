@@ -173,11 +173,9 @@ def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray]
     """Build the tensor of at most `shape` rows, `fill(out)` writing them and returning (rows kept, manifest
     entries); returns the manifest. Both files are written in full under temporary names before either is renamed,
     so a disk with room for the tensor but not its manifest leaves neither, and any earlier cache is kept."""
-    size = 128 + int(np.prod(shape))  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
     tmp, tmp_manifest = temporary_path(files.tensor), temporary_path(files.manifest)
     try:
-        _allocate(tmp, size, shape)
-        out = np.lib.format.open_memmap(tmp, mode="r+")
+        out = _allocate(tmp, shape)
         kept, extra = fill(out)
         out.flush()
         del out
@@ -199,21 +197,23 @@ def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray]
     return manifest
 
 
-def _allocate(path: Path, size: int, shape: tuple[int, ...]) -> None:
-    """An .npy file of `shape` whose blocks are reserved on disk, so that a full disk fails here."""
+def _allocate(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A new .npy file of `shape`, memory-mapped, its blocks reserved on disk so that a full disk fails here."""
+    size = 128 + int(np.prod(shape))  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
     free = shutil.disk_usage(path.parent).free
     if free < size:
         need, have = size_text(size), size_text(free)
         if need == have:  # too close to tell apart when rounded
             need, have = f"{size:,} bytes", f"{free:,} bytes"
         raise OSError(28, f"No space left on device: the cache needs {need}, the disk has {have} free")
-    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape).flush()
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
     with open(path, "rb+") as file:
         try:
             os.posix_fallocate(file.fileno(), 0, os.path.getsize(path))
         except (AttributeError, OSError) as error:  # not on every OS and file system; the space check stands
             if getattr(error, "errno", None) == 28:
                 raise
+    return out
 
 
 def size_text(size: int) -> str:
