@@ -113,19 +113,13 @@ def safe_extract(archive: Path, dest_dir: Path, *, max_bytes: int, quiet: bool =
     archive, dest_dir = Path(archive), Path(dest_dir)
     if dest_dir.exists() and (not dest_dir.is_dir() or any(dest_dir.iterdir())):
         raise FetchError(f"Cannot extract {archive.name} into {dest_dir}: it already exists and is not empty")
-    if zipfile.is_zipfile(archive):
-        members = _zip_members(archive, max_bytes)
-    elif tarfile.is_tarfile(archive):
-        members = _tar_members(archive)
-    else:
-        raise FetchError(f"{archive} is not a zip or tar archive; pass --data with a folder of images")
+    members = _zip_members(archive, max_bytes) if zipfile.is_zipfile(archive) else _tar_members(archive)
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.extract-", dir=dest_dir.parent))
     try:
-        with tqdm(_extract(members, archive, tmp, max_bytes), desc=f"Extracting {archive.name}", unit=" files",
-                  disable=quiet, file=sys.stderr) as bar:
-            for _ in bar:
-                pass
+        for _ in tqdm(_extract(members, archive, tmp, max_bytes), desc=f"Extracting {archive.name}", unit=" files",
+                      disable=quiet, file=sys.stderr):  # the bar closes itself when the loop ends or fails
+            pass
         os.replace(tmp, dest_dir)
     except (OSError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile, tarfile.TarError, zlib.error,
             lzma.LZMAError) as e:
