@@ -70,13 +70,13 @@ def block_checksums(path: Path) -> list[int]:
         return [zlib.crc32(block) for block in iter(lambda: file.read(BLOCK), b"")]
 
 
-def first_bad_block(path: Path, expected: list[int], blocks: list[int] | None = None) -> int | None:
-    """The first of `blocks` (default: all) whose CRC differs from the manifest's; None when all match."""
+def damage(path: Path, expected: list[int], blocks: list[int] | None = None) -> str | None:
+    """The first of `blocks` (default: all) whose CRC differs from the manifest's, said; None when all match."""
     with open(path, "rb") as file:
         for index in range(len(expected)) if blocks is None else blocks:
             file.seek(index * BLOCK)
             if zlib.crc32(file.read(BLOCK)) != expected[index]:
-                return index
+                return f"MiB {index} does not match its checksum"
     return None
 
 
@@ -110,8 +110,8 @@ def why_stale(files: CacheFiles, expected: dict) -> str | None:
     if not isinstance(sums, list) or len(sums) != -(-files.tensor.stat().st_size // BLOCK):
         return f"{files.tensor.name} has no checksums or another size than when it was built"
     blocks = None if len(sums) * BLOCK <= FULL_CHECK_UP_TO else sample_blocks(len(sums))
-    bad = first_bad_block(files.tensor, sums, blocks)
-    return None if bad is None else f"{files.tensor.name} is damaged (MiB {bad} does not match its checksum)"
+    why = damage(files.tensor, sums, blocks)
+    return None if why is None else f"{files.tensor.name} is damaged ({why})"
 
 
 def _short(value) -> str:
@@ -131,12 +131,10 @@ class Check:
 
     def _run(self, files: CacheFiles, opened: Path, sums: list[int]) -> None:
         try:
-            bad = first_bad_block(opened, sums)
+            why = damage(opened, sums)
         except OSError as error:
-            bad, why = -1, str(error)
-        else:
-            why = f"MiB {bad} does not match its checksum"
-        if bad is not None:
+            why = str(error)
+        if why is not None:
             files.manifest.unlink(missing_ok=True)  # the next run rebuilds it
             self.problem = (f"the cached images {files.tensor} are damaged ({why}); stopped so as not to "
                             "train on them. Run the same command again: the cache is rebuilt first")
@@ -147,8 +145,8 @@ def verify(files: CacheFiles) -> str | None:
     manifest = files.read_manifest()
     if manifest is None or "crc32" not in manifest:
         return f"{files.manifest} is missing, unreadable or has no checksums; rebuild the cache"
-    bad = first_bad_block(files.tensor, manifest["crc32"])
-    return None if bad is None else f"{files.tensor} is damaged (MiB {bad} does not match its checksum)"
+    why = damage(files.tensor, manifest["crc32"])
+    return None if why is None else f"{files.tensor} is damaged ({why})"
 
 
 def adopt_moved(files: CacheFiles, expected: dict, log: Callable[[str], None]) -> None:
