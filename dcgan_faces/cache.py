@@ -168,9 +168,8 @@ def adopt_moved(files: CacheFiles, expected: dict, log: Callable[[str], None]) -
 
 def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray], tuple[int, dict]],
           manifest: dict) -> dict:
-    """Build the tensor of at most `shape` rows, `fill(out)` writing them and returning (rows kept, manifest
-    entries); returns the manifest. Both files are written in full under temporary names before either is renamed,
-    so a disk with room for the tensor but not its manifest leaves neither, and any earlier cache is kept."""
+    """Build the tensor (at most `shape`; `fill(out)` writes the rows, returns (rows kept, manifest entries)) and its
+    manifest, both in full under temporary names before either is renamed: a failure keeps any earlier cache."""
     tmp, tmp_manifest = temporary_path(files.tensor), temporary_path(files.manifest)
     try:
         out = _allocate(tmp, shape)

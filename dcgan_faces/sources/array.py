@@ -55,9 +55,8 @@ class ArrayFile(PathSource):
 
 
 def read_array(path: Path) -> tuple[np.ndarray, str]:
-    """(images, which) of a .npy file (memory-mapped) or a .npz archive. From a .npz: its largest array of
-    images (N, H, W[, C]), e.g. x_train beside x_test, and `which` names it when there are several; two of the
-    same size are refused, naming them. Other arrays (labels) are ignored."""
+    """(images, which) of a .npy (memory-mapped) or a .npz: its largest stack of images (x_train beside x_test; labels
+    are ignored), `which` naming it among several; two of the same size are refused, naming them."""
     try:
         with open(path, "rb") as file:
             starts_like_one = file.read(6).startswith(MAGIC[path.suffix])
