@@ -37,9 +37,8 @@ def is_slow_mount(path: Path) -> bool:
     """True for a network or FUSE mount such as Colab's /content/drive: slow, and it may vanish mid-write."""
     path = Path(path).expanduser().resolve()
     marked = [Path(p).resolve() for p in os.environ.get(SLOW_ENV, "").split(os.pathsep) if p]
-    if str(path).startswith("/content/drive") or any(path.is_relative_to(m) for m in marked):
-        return True
-    return _mount_type(path).startswith(_SLOW_FS)
+    return (str(path).startswith("/content/drive") or any(path.is_relative_to(m) for m in marked)
+            or _mount_type(path).startswith(_SLOW_FS))
 
 
 def fingerprint(path: Path) -> dict:
