@@ -1,10 +1,6 @@
-"""The on-disk cache of preprocessed images: one uint8 .npy tensor per source and size, and its manifest.
-
-- Named by source (`<name>-<hash of the source>_<res>_<res>.npy` beside `….json`): data sets share a --cache-dir.
-- Checked: the manifest holds a CRC-32 per MiB. Opening verifies all of a small cache and a sample of a large
-  one, whose full check runs in the background (`Check`); `prepare --verify` checks all.
-- Written safely: the space is allocated before decoding starts (a full disk is one line, not a bus error).
-"""
+"""The on-disk cache of preprocessed images: a uint8 `<name>-<hash of the source>_<res>_<res>.npy` per source and
+size beside its .json manifest, which holds a CRC-32 per MiB: opening checks a small cache whole, a large one by
+sample and then whole in the background (`Check`). Space is allocated first: a full disk is one line, no bus error."""
 
 from __future__ import annotations
 
@@ -70,20 +66,17 @@ def prepare_folder(cache_dir: Path) -> None:
 
 def block_checksums(path: Path) -> list[int]:
     """CRC-32 of each BLOCK of the file."""
-    sums = []
     with open(path, "rb") as file:
-        while block := file.read(BLOCK):
-            sums.append(zlib.crc32(block))
-    return sums
+        return [zlib.crc32(block) for block in iter(lambda: file.read(BLOCK), b"")]
 
 
-def first_bad_block(path: Path, expected: list[int], blocks: list[int] | None = None) -> int | None:
-    """The first of `blocks` (default: all) whose CRC differs from the manifest's; None when all match."""
+def damage(path: Path, expected: list[int], blocks: list[int] | None = None) -> str | None:
+    """The first of `blocks` (default: all) whose CRC differs from the manifest's, said; None when all match."""
     with open(path, "rb") as file:
         for index in range(len(expected)) if blocks is None else blocks:
             file.seek(index * BLOCK)
             if zlib.crc32(file.read(BLOCK)) != expected[index]:
-                return index
+                return f"MiB {index} does not match its checksum"
     return None
 
 
@@ -117,8 +110,8 @@ def why_stale(files: CacheFiles, expected: dict) -> str | None:
     if not isinstance(sums, list) or len(sums) != -(-files.tensor.stat().st_size // BLOCK):
         return f"{files.tensor.name} has no checksums or another size than when it was built"
     blocks = None if len(sums) * BLOCK <= FULL_CHECK_UP_TO else sample_blocks(len(sums))
-    bad = first_bad_block(files.tensor, sums, blocks)
-    return None if bad is None else f"{files.tensor.name} is damaged (MiB {bad} does not match its checksum)"
+    why = damage(files.tensor, sums, blocks)
+    return None if why is None else f"{files.tensor.name} is damaged ({why})"
 
 
 def _short(value) -> str:
@@ -138,12 +131,10 @@ class Check:
 
     def _run(self, files: CacheFiles, opened: Path, sums: list[int]) -> None:
         try:
-            bad = first_bad_block(opened, sums)
+            why = damage(opened, sums)
         except OSError as error:
-            bad, why = -1, str(error)
-        else:
-            why = f"MiB {bad} does not match its checksum"
-        if bad is not None:
+            why = str(error)
+        if why is not None:
             files.manifest.unlink(missing_ok=True)  # the next run rebuilds it
             self.problem = (f"the cached images {files.tensor} are damaged ({why}); stopped so as not to "
                             "train on them. Run the same command again: the cache is rebuilt first")
@@ -154,8 +145,8 @@ def verify(files: CacheFiles) -> str | None:
     manifest = files.read_manifest()
     if manifest is None or "crc32" not in manifest:
         return f"{files.manifest} is missing, unreadable or has no checksums; rebuild the cache"
-    bad = first_bad_block(files.tensor, manifest["crc32"])
-    return None if bad is None else f"{files.tensor} is damaged (MiB {bad} does not match its checksum)"
+    why = damage(files.tensor, manifest["crc32"])
+    return None if why is None else f"{files.tensor} is damaged ({why})"
 
 
 def adopt_moved(files: CacheFiles, expected: dict, log: Callable[[str], None]) -> None:
@@ -177,16 +168,11 @@ def adopt_moved(files: CacheFiles, expected: dict, log: Callable[[str], None]) -
 
 def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray], tuple[int, dict]],
           manifest: dict) -> dict:
-    """Build the tensor of at most `shape` rows, `fill(out)` writing them and returning (rows kept, manifest
-    entries); returns the manifest. Both files are written in full under temporary names before either is renamed,
-    so a disk with room for the tensor but not its manifest leaves neither, and any earlier cache is kept."""
-    rows = int(np.prod(shape[1:]))
-    header = 128  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
-    size = header + shape[0] * rows
+    """Build the tensor (at most `shape`; `fill(out)` writes the rows, returns (rows kept, manifest entries)) and its
+    manifest, both in full under temporary names before either is renamed: a failure keeps any earlier cache."""
     tmp, tmp_manifest = temporary_path(files.tensor), temporary_path(files.manifest)
     try:
-        _allocate(tmp, size, shape)
-        out = np.lib.format.open_memmap(tmp, mode="r+")
+        out = _allocate(tmp, shape)
         kept, extra = fill(out)
         out.flush()
         del out
@@ -208,21 +194,23 @@ def write(files: CacheFiles, shape: tuple[int, ...], fill: Callable[[np.ndarray]
     return manifest
 
 
-def _allocate(path: Path, size: int, shape: tuple[int, ...]) -> None:
-    """An .npy file of `shape` whose blocks are reserved on disk, so that a full disk fails here."""
+def _allocate(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A new .npy file of `shape`, memory-mapped, its blocks reserved on disk so that a full disk fails here."""
+    size = 128 + int(np.prod(shape))  # np.lib.format's header for a 4-d uint8 array fits in 128 bytes
     free = shutil.disk_usage(path.parent).free
     if free < size:
         need, have = size_text(size), size_text(free)
         if need == have:  # too close to tell apart when rounded
             need, have = f"{size:,} bytes", f"{free:,} bytes"
         raise OSError(28, f"No space left on device: the cache needs {need}, the disk has {have} free")
-    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape).flush()
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
     with open(path, "rb+") as file:
         try:
             os.posix_fallocate(file.fileno(), 0, os.path.getsize(path))
         except (AttributeError, OSError) as error:  # not on every OS and file system; the space check stands
             if getattr(error, "errno", None) == 28:
                 raise
+    return out
 
 
 def size_text(size: int) -> str:
@@ -234,17 +222,15 @@ def size_text(size: int) -> str:
 
 
 def _shrink_npy(path: Path, rows: int) -> None:
-    """Cut an .npy file to its first `rows` rows in place (the header keeps its length, padded)."""
+    """Cut a cache's .npy (version 1.0, as open_memmap writes it) to its first `rows` rows in place, header padded."""
     with open(path, "r+b") as file:
         fmt = np.lib.format
-        version = fmt.read_magic(file)
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, fortran_order, dtype = read_header(file)
+        fmt.read_magic(file)
+        shape, fortran_order, dtype = fmt.read_array_header_1_0(file)
         data_start = file.tell()
-        header_start = 10 if version == (1, 0) else 12
         header = repr({"descr": fmt.dtype_to_descr(dtype), "fortran_order": fortran_order, "shape": (rows, *shape[1:])})
-        file.seek(header_start)
-        file.write(header.ljust(data_start - header_start - 1).encode("latin1") + b"\n")
+        file.seek(10)  # after the magic and the header's length
+        file.write(header.ljust(data_start - 11).encode("latin1") + b"\n")
         file.truncate(data_start + rows * int(np.prod(shape[1:])) * dtype.itemsize)
 
 

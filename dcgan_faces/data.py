@@ -1,8 +1,5 @@
 """The training images: a source's cache (cache.py), built or rebuilt first when missing or stale, opened
-memory-mapped (from a local copy when it sits on a slow mount). Batches are drawn from it in batches.py.
-
-Where the images come from, and what a cache of them must match, is the sources' business (sources/).
-"""
+memory-mapped (from a local copy on a slow mount). Where images come from is the sources' business (sources/)."""
 
 from __future__ import annotations
 
@@ -13,9 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_faces import cache, sources
-from dcgan_faces.cache import CacheError
-from dcgan_faces.sources import CacheSettings, DataError, Scan, Source
-from dcgan_faces.sources.base import Log
+from dcgan_faces.sources.base import CacheSettings, DataError, Log, Scan, Source
 from dcgan_faces.staging import local_copy
 
 __all__ = ["DataError", "Dataset", "data_change", "describe", "open_dataset", "open_scanned"]
@@ -61,7 +56,7 @@ def open_scanned(scan: Scan, log: Log = print) -> Dataset:
             log(f"resuming from cached data: {files.tensor} holds {scan.key}; nothing to download")
         elif not scan.quiet:
             log(f"using cached {files.tensor} (built from {scan.key})")
-    except CacheError as error:
+    except cache.CacheError as error:
         raise DataError(str(error)) from None
     manifest = files.read_manifest() or {}
     opened = local_copy(files.tensor)

@@ -3,6 +3,7 @@ advice on where to keep data and runs so that they survive a disconnect."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -36,9 +37,8 @@ def is_slow_mount(path: Path) -> bool:
     """True for a network or FUSE mount such as Colab's /content/drive: slow, and it may vanish mid-write."""
     path = Path(path).expanduser().resolve()
     marked = [Path(p).resolve() for p in os.environ.get(SLOW_ENV, "").split(os.pathsep) if p]
-    if str(path).startswith("/content/drive") or any(path.is_relative_to(m) for m in marked):
-        return True
-    return _mount_type(path).startswith(_SLOW_FS)
+    return (str(path).startswith("/content/drive") or any(path.is_relative_to(m) for m in marked)
+            or _mount_type(path).startswith(_SLOW_FS))
 
 
 def fingerprint(path: Path) -> dict:
@@ -62,11 +62,9 @@ def local_copy(path: Path) -> Path:
     copy = Path(tempfile.gettempdir()) / "dcgan_faces_local" / place / path.name
     record = copy.with_suffix(".fingerprint.json")
     wanted = fingerprint(path)
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no copy yet, or an unreadable record of it
         if copy.exists() and json.loads(record.read_text()) == wanted:
             return copy
-    except (OSError, ValueError):
-        pass
     copy.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(copy.parent)
     if shutil.disk_usage(copy.parent).free < wanted["size"] * 1.1:
@@ -80,10 +78,8 @@ def local_copy(path: Path) -> Path:
 
 def in_colab() -> bool:
     """True when google.colab is importable."""
-    if "google.colab" in sys.modules:
-        return True
     try:
-        return importlib.util.find_spec("google.colab") is not None
+        return "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None
     except (ImportError, ValueError):
         return False
 

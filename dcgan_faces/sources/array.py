@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan_faces.sources.base import CacheSettings, DataError, Log, PathSource, Scan, shown
-from dcgan_faces.sources.images import centre_square
+from dcgan_faces.sources.images import fit
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}  # an .npz is a zip archive
@@ -42,8 +42,10 @@ class ArrayFile(PathSource):
 
         def fill(out: np.ndarray) -> tuple[int, dict]:
             for start in range(0, len(images), ARRAY_CHUNK):
-                chunk = images[start:start + ARRAY_CHUNK]
-                out[start:start + len(chunk)] = _to_uint8_images(chunk, offset, scale, wanted.res, wanted.channels)
+                chunk = np.asarray(images[start:start + ARRAY_CHUNK], dtype=np.float32)
+                pixels = np.clip(np.rint((chunk + offset) * scale), 0, 255).astype(np.uint8)
+                for row, image in enumerate(pixels[..., 0] if pixels.shape[-1] == 1 else pixels[..., :3], start):
+                    out[row] = fit(Image.fromarray(image), wanted.res, wanted.channels)  # [..., :3]: no alpha
             return len(images), {}
 
         shape = "×".join(str(n) for n in images.shape[1:])
@@ -52,18 +54,13 @@ class ArrayFile(PathSource):
                     expected, lambda: (len(images), fill), files_found=len(images))
 
 
-def _starts_like(path: Path) -> bool:
-    """Whether the file begins as an .npy (NumPy's magic) or an .npz (a zip archive) does, by its suffix."""
-    with open(path, "rb") as file:
-        return file.read(6).startswith(MAGIC[path.suffix])
-
-
 def read_array(path: Path) -> tuple[np.ndarray, str]:
-    """(images, which) of a .npy file (memory-mapped) or a .npz archive. From a .npz: its largest array of
-    images (N, H, W[, C]), e.g. x_train beside x_test, and `which` names it when there are several; two of the
-    same size are refused, naming them. Other arrays (labels) are ignored."""
+    """(images, which) of a .npy (memory-mapped) or a .npz: its largest stack of images (x_train beside x_test; labels
+    are ignored), `which` naming it among several; two of the same size are refused, naming them."""
     try:
-        if not _starts_like(path):
+        with open(path, "rb") as file:
+            starts_like_one = file.read(6).startswith(MAGIC[path.suffix])
+        if not starts_like_one:
             raise DataError(f"--data {path}: not a NumPy {path.suffix} file (it does not start like one); give a "
                             "file saved with np.save / np.savez, or a folder of images")
         if path.suffix == ".npy":
@@ -116,16 +113,3 @@ def value_range(array: np.ndarray) -> tuple[str, float, float]:
         return "floats in [0, 1]", 0.0, 255.0
     return f"values in [{low:g}, {high:g}], taken as 0..255", 0.0, 1.0
 
-
-def _to_uint8_images(chunk: np.ndarray, offset: float, scale: float, res: int, channels: int) -> np.ndarray:
-    pixels = np.clip(np.rint((np.asarray(chunk, dtype=np.float32) + offset) * scale), 0, 255).astype(np.uint8)
-    if pixels.shape[-1] == 4:
-        pixels = pixels[..., :3]
-    out = np.empty((len(pixels), res, res, channels), dtype=np.uint8)
-    for i, image in enumerate(pixels):
-        picture = centre_square(Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image))
-        if picture.size != (res, res):
-            picture = picture.resize((res, res), Image.Resampling.LANCZOS)
-        picture = picture.convert("L" if channels == 1 else "RGB")
-        out[i] = np.asarray(picture).reshape(res, res, channels)
-    return out

@@ -98,7 +98,6 @@ class PathSource(Source):
         self.run_name = self.path.name
 
     def gone(self) -> str | None:
-        if self.path.exists():
-            return None
-        return (f"the run's images were in {self.key}, which is gone; if they moved, pass --data with their new "
-                "place (the same files are recognised and the run goes on)")
+        return None if self.path.exists() else (f"the run's images were in {self.key}, which is gone; if they "
+                                                 "moved, pass --data with their new place (the same files are "
+                                                 "recognised and the run goes on)")

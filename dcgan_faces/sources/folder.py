@@ -62,7 +62,7 @@ def find_images(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
         for entry in entries:
             path = Path(entry.path)
             if entry.is_dir(follow_symlinks=False):
-                if path.resolve() not in excluded and not _is_output_folder(path):
+                if not (path.resolve() in excluded or is_run_folder(path) or (path / cache.MARKER).exists()):
                     subfolders.append(path)
             elif not entry.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES | {""} \
                     and _regular_or_broken(entry):
@@ -79,11 +79,6 @@ def _regular_or_broken(entry: os.DirEntry) -> bool:
         return True
 
 
-def _is_output_folder(folder: Path) -> bool:
-    """A run folder (its mark, or an earlier version's run) or a cache folder (its marker file)."""
-    return is_run_folder(folder) or (folder / cache.MARKER).exists()
-
-
 def _stat(path: Path) -> tuple[int, int]:
     try:
         info = path.stat()
@@ -96,14 +91,12 @@ def _tail(path: Path, size: int) -> bytes:
     """The last TAIL_BYTES of the file, read in one system call (Linux and macOS have pread); b"" if unreadable."""
     try:
         fd = os.open(path, os.O_RDONLY)
+        try:
+            return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
+        finally:
+            os.close(fd)
     except OSError:
         return b""
-    try:
-        return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES))
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
 
 
 def identify(folder: Path, files: list[Path]) -> tuple[dict, np.ndarray]:

@@ -1,9 +1,6 @@
 """Images on Google Drive (`--gdrive ID_OR_URL`): a file, archive or folder, fetched with gdown into --cache-dir
-only when its cache must be built, an archive unpacked safely (unpack.py).
-
-A Drive id names fixed content, so the cache is matched by id alone: a new Colab session with the cache on
-Drive starts training without downloading or unpacking anything.
-"""
+only when its cache must be built, an archive unpacked safely (unpack.py). A Drive id names fixed content, so the
+cache is matched by id alone: a new Colab session with the cache on Drive downloads and unpacks nothing."""
 
 from __future__ import annotations
 
@@ -66,8 +63,7 @@ class GoogleDrive(Source):
     def fetch(self, dest_dir: Path, *, max_bytes: int = 50 * 2**30, quiet: bool = False) -> Path:
         """Download a Drive file or folder into dest_dir, unpack archives safely, and return the image folder.
         A finished download leaves a marker (.complete-<id>.json) so later calls reuse it without the network."""
-        fid = self.id
-        dest_dir = Path(dest_dir)
+        fid, dest_dir = self.id, Path(dest_dir)
         try:
             dest_dir.mkdir(parents=True, exist_ok=True)
             if (data := _reuse(dest_dir, fid)) is not None:

@@ -23,7 +23,6 @@ from dcgan_faces.sources.base import CacheSettings, DataError, Fill, Log, shown
 
 SERIAL_BELOW = 256  # folders smaller than this are decoded in-process: a pool costs more than it saves
 SKIPPED_NAMED = 5
-OWN_OUTPUT = "written by dcgan_faces"  # the reason an image marked by imagefile is skipped
 
 
 class SkippedImage(Exception):
@@ -44,11 +43,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def centre_square(image: Image.Image) -> Image.Image:
+def fit(image: Image.Image, res: int, channels: int) -> np.ndarray:
+    """An RGB or grey image's centre square, Lanczos-resized to `res` (also up): uint8 (res, res, channels)."""
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
-    return image.crop((left, top, left + side, top + side))
+    square = image.crop((left, top, left + side, top + side)).resize((res, res), Image.Resampling.LANCZOS)
+    return np.asarray(square.convert("L" if channels == 1 else "RGB"), dtype=np.uint8).reshape(res, res, channels)
 
 
 def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np.ndarray:
@@ -59,23 +60,19 @@ def load_image(path: Path, res: int, channels: int = 3, min_size: int = 0) -> np
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if is_marked(image):  # a grid, plot or generated face: never train on the model's own output
-                    raise SkippedImage(OWN_OUTPUT)
+                    raise SkippedImage("written by dcgan_faces")
                 if min(image.size) < min_size:
                     raise SkippedImage("smaller than --min-size")
                 # JPEG draft mode decodes at 1/2, 1/4 or 1/8 size straight from the DCT: much faster on
                 # large photos, and still at least twice the target size, so Lanczos does the final step.
                 image.draft("RGB", (2 * res, 2 * res))
-                image = ImageOps.exif_transpose(image)  # loads the first frame of animated files
-                image = centre_square(_to_rgb(image)).resize((res, res), Image.Resampling.LANCZOS)
+                return fit(_to_rgb(ImageOps.exif_transpose(image)), res, channels)  # an animation: its first frame
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise SkippedImage("too many pixels") from error
     except (UnidentifiedImageError, SyntaxError) as error:
         raise SkippedImage("not an image") from error
     except (OSError, ValueError, TypeError, MemoryError) as error:
         raise SkippedImage("unreadable") from error
-    if channels == 1:
-        image = image.convert("L")
-    return np.asarray(image, dtype=np.uint8).reshape(res, res, channels)
 
 
 def _decode(job: tuple[Path, int, int, int]) -> np.ndarray | str:
@@ -92,16 +89,14 @@ def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Itera
     if len(files) < SERIAL_BELOW or workers == 1:
         yield from map(_decode, jobs)
         return
-    pool = None
+    # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))  # its workers start with the first job
     try:
         with _signals_held():
-            # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
-            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
             results = pool.map(_decode, jobs, chunksize=32)
         yield from results
     finally:  # on an interrupt, drop the queued work instead of decoding it all first
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -64,56 +64,47 @@ def _copy(src: BinaryIO, target: Path, budget: int) -> int:
     return written
 
 
-def _zip_members(zf: zipfile.ZipFile, archive: Path, max_bytes: int) -> list[tuple[zipfile.ZipInfo, tuple]]:
-    members, total = [], 0
-    for info in zf.infolist():
-        parts = _member_parts(info.filename, archive)
-        kind = stat.S_IFMT(info.external_attr >> 16)
-        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-            what = "symlink" if kind == stat.S_IFLNK else "special file"
-            raise _refuse(archive, f"member {info.filename!r} is a {what}")
-        total += info.file_size
-        if total > max_bytes:
-            raise _too_big(archive, max_bytes)
-        if parts:
-            members.append((info, parts))
-    return members
+Member = tuple[str, str, int, Callable[[], BinaryIO]]  # name, "file", "dir" or what is refused, size, opener
 
 
-def _extract_zip(archive: Path, into: Path, max_bytes: int) -> Iterator[None]:
+def _zip_members(archive: Path, max_bytes: int) -> Iterator[Member]:
     with zipfile.ZipFile(archive) as zf:
-        written = 0
-        for info, parts in _zip_members(zf, archive, max_bytes):
-            target = into.joinpath(*parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            else:
-                with zf.open(info) as src:
-                    written += _copy(src, target, max_bytes - written)
-            if written > max_bytes:  # a header that understates the real size
-                raise _too_big(archive, max_bytes)
-            yield
+        if sum(info.file_size for info in zf.infolist()) > max_bytes:  # refused before anything is written
+            raise _too_big(archive, max_bytes)
+        for info in zf.infolist():
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            what = "symlink" if kind == stat.S_IFLNK else "special file"
+            if kind in (0, stat.S_IFREG, stat.S_IFDIR):
+                what = "dir" if info.is_dir() else "file"
+            yield info.filename, what, info.file_size, lambda info=info: zf.open(info)
 
 
-def _extract_tar(archive: Path, into: Path, max_bytes: int) -> Iterator[None]:
-    # Stream mode: one pass over a compressed tar; members are checked as they come.
-    with tarfile.open(archive, mode="r|*") as tf:
-        written = 0
+def _tar_members(archive: Path) -> Iterator[Member]:
+    with tarfile.open(archive, mode="r|*") as tf:  # stream mode: one pass over a compressed tar
         for member in tf:
-            parts = _member_parts(member.name, archive)
-            if not (member.isfile() or member.isdir()):
-                what = "symlink" if member.issym() else "hard link" if member.islnk() else "special file"
-                raise _refuse(archive, f"member {member.name!r} is a {what}")
-            if written + member.size > max_bytes:
-                raise _too_big(archive, max_bytes)
-            target = into.joinpath(*parts)
-            if member.isdir() or not parts:
-                target.mkdir(parents=True, exist_ok=True)
-            else:
-                src = tf.extractfile(member)
-                assert src is not None  # regular files always have a reader
+            what = ("file" if member.isfile() else "dir" if member.isdir() else "symlink" if member.issym()
+                    else "hard link" if member.islnk() else "special file")
+            yield member.name, what, member.size, lambda member=member: tf.extractfile(member)
+
+
+def _extract(members: Iterator[Member], archive: Path, into: Path, max_bytes: int) -> Iterator[None]:
+    """Write the members into `into`, checked as they come; yields once a member."""
+    written = 0
+    for name, what, size, opener in members:
+        parts = _member_parts(name, archive)
+        if what not in ("file", "dir"):
+            raise _refuse(archive, f"member {name!r} is a {what}")
+        if written + size > max_bytes:
+            raise _too_big(archive, max_bytes)
+        target = into.joinpath(*parts)
+        if what == "dir" or not parts:
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            with opener() as src:
                 written += _copy(src, target, max_bytes - written)
-            yield
+        if written > max_bytes:  # a header that understates the real size
+            raise _too_big(archive, max_bytes)
+        yield
 
 
 def safe_extract(archive: Path, dest_dir: Path, *, max_bytes: int, quiet: bool = True) -> Path:
@@ -122,19 +113,13 @@ def safe_extract(archive: Path, dest_dir: Path, *, max_bytes: int, quiet: bool =
     archive, dest_dir = Path(archive), Path(dest_dir)
     if dest_dir.exists() and (not dest_dir.is_dir() or any(dest_dir.iterdir())):
         raise FetchError(f"Cannot extract {archive.name} into {dest_dir}: it already exists and is not empty")
-    if zipfile.is_zipfile(archive):
-        steps = _extract_zip
-    elif tarfile.is_tarfile(archive):
-        steps = _extract_tar
-    else:
-        raise FetchError(f"{archive} is not a zip or tar archive; pass --data with a folder of images")
+    members = _zip_members(archive, max_bytes) if zipfile.is_zipfile(archive) else _tar_members(archive)
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.extract-", dir=dest_dir.parent))
     try:
-        with tqdm(steps(archive, tmp, max_bytes), desc=f"Extracting {archive.name}", unit=" files",
-                  disable=quiet, file=sys.stderr) as bar:
-            for _ in bar:
-                pass
+        for _ in tqdm(_extract(members, archive, tmp, max_bytes), desc=f"Extracting {archive.name}", unit=" files",
+                      disable=quiet, file=sys.stderr):  # the bar closes itself when the loop ends or fails
+            pass
         os.replace(tmp, dest_dir)
     except (OSError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile, tarfile.TarError, zlib.error,
             lzma.LZMAError) as e:
