@@ -256,6 +256,8 @@ def train_one(name: str, seed: int, args, speed: dict, split: Split) -> dict:
         start = time.perf_counter()
         while trainer.iteration < steps:
             trainer.step()
+            if trainer.iteration % 500 == 0:
+                log(f"{name} seed {seed}: iteration {trainer.iteration:,} of {max(targets.values()):,}")
         seconds += time.perf_counter() - start
         figures = judge(generate_images(trainer.generate, latents(config.seed_size, n, seed=0)), split)
         faces = generate_images(trainer.generate, latents(config.seed_size, GRID_ROWS * GRID_COLS, seed=GRID_SEED))
