@@ -135,11 +135,16 @@ def base_iterations(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ speed
 
-def notebook_loop(res: int, images: np.ndarray):
+def benchmark():
+    """scripts/benchmark.py, for its port of the notebook's loop and its interleaved timing."""
     sys.path.insert(0, str(REPO / "scripts"))
-    from benchmark import NotebookLoop
+    import benchmark
 
-    return NotebookLoop(TrainConfig(res=res, recipe="notebook", precision="float32"), images)
+    return benchmark
+
+
+def notebook_loop(res: int, images: np.ndarray):
+    return benchmark().NotebookLoop(TrainConfig(res=res, recipe="notebook", precision="float32"), images)
 
 
 def measure_speed(args) -> dict:
@@ -154,14 +159,7 @@ def measure_speed(args) -> dict:
     for loop in loops.values():
         for _ in range(3):
             loop.step()
-    seconds: dict[str, list[float]] = {name: [] for name in loops}
-    for round_ in range(args.rounds):
-        for name in list(loops) if round_ % 2 == 0 else list(loops)[::-1]:
-            start = time.perf_counter()
-            loops[name].step()
-            seconds[name].append(time.perf_counter() - start)
-        if (round_ + 1) % 10 == 0:
-            log(f"round {round_ + 1}/{args.rounds}: " + ", ".join(f"{n} {s[-1]:.3f} s" for n, s in seconds.items()))
+    seconds = benchmark().timed_rounds(loops, args.rounds, per_round=1)
     median = pooled_medians(seconds)
     return {
         "res": args.res, "rounds": args.rounds, "reference": NOTEBOOK_LOOP,
