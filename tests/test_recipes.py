@@ -146,16 +146,25 @@ def test_mixed_precision_trains_with_float32_outputs_and_losses(precision):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_auto_precision_is_float32_on_a_cpu_and_mixed_float16_on_a_gpu(monkeypatch):
+def test_auto_precision_is_float32_on_a_cpu_and_mixed_float16_on_a_gpu(monkeypatch, tmp_path):
     import tensorflow as tf
 
     from dcgan_faces import precision
 
     config = TrainConfig(res=16)
+    plain, bf16, amx, unreadable = (tmp_path / name for name in ("plain", "bf16", "amx", "missing"))
+    plain.write_text("flags\t\t: fpu sse avx2 avx512f avx512bw\nbugs\t\t: avx512_bf16\n")
+    bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni\n")
+    amx.write_text("processor\t: 0\nflags\t\t: fpu avx2 amx_tile amx_bf16 amx_int8\n")
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # a CPU-only machine
-    cpu = precision.choose(config)
-    assert cpu.policy == "float32" and "docs/precision.md" in cpu.describe()
-    assert precision.choose(TrainConfig(precision="mixed_bfloat16")).policy == "mixed_bfloat16", "asked for"
+    for cpuinfo in (plain, unreadable):
+        chosen = precision.choose(config, cpuinfo)
+        assert chosen.policy == "float32" and "mixed_bfloat16" not in chosen.describe(), cpuinfo
+    for cpuinfo, flag in ((bf16, "avx512_bf16"), (amx, "amx_bf16")):
+        hint = precision.choose(config, cpuinfo).describe()
+        assert hint.startswith("precision float32") and flag in hint and "--precision mixed_bfloat16" in hint
+        assert "docs/precision.md" in hint
+    assert precision.choose(TrainConfig(precision="mixed_bfloat16"), plain).policy == "mixed_bfloat16", "asked for"
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
-    assert precision.choose(config).policy == "mixed_float16"
+    assert precision.choose(config, bf16).policy == "mixed_float16"
     assert precision.choose(TrainConfig(precision="float32")).policy == "float32", "asked for"
