@@ -24,7 +24,10 @@ class Choice:
         return f"precision {self.policy} ({self.reason})"
 
 
-def choose(config, cpuinfo: Path = Path("/proc/cpuinfo")) -> Choice:
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def choose(config, cpuinfo: Path = CPUINFO) -> Choice:
     """The policy for `config.precision`; "auto" is decided here."""
     if config.precision != "auto":
         return Choice(config.precision, "as asked")
@@ -39,7 +42,7 @@ def choose(config, cpuinfo: Path = Path("/proc/cpuinfo")) -> Choice:
     return Choice("float32", "a CPU without bfloat16 instructions, where bfloat16 is slower, see docs/precision.md")
 
 
-def cpu_flags(cpuinfo: Path) -> set[str]:
+def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
     """The CPU's feature flags from Linux's /proc/cpuinfo; none elsewhere or if it cannot be read."""
     try:
         text = cpuinfo.read_text(errors="replace")

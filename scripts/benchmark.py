@@ -58,15 +58,17 @@ def proc_status(field: str) -> int:
 
 
 def machine() -> dict:
-    cpu, flags = "unknown", set()
+    from dcgan_faces.precision import cpu_flags
+
+    cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu == "unknown":
+            if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+                break
     except OSError:
         pass
+    flags = cpu_flags()
     info = {
         "cpu": cpu,
         "cores": os.cpu_count(),

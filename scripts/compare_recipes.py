@@ -137,7 +137,8 @@ def base_iterations(args) -> int:
 
 def benchmark():
     """scripts/benchmark.py, for its port of the notebook's loop and its interleaved timing."""
-    sys.path.insert(0, str(REPO / "scripts"))
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
     import benchmark
 
     return benchmark
