@@ -9,6 +9,7 @@ is emulated and several times slower. `--precision mixed_bfloat16` asks for it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +54,21 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
         if name.strip() == "flags":
             return set(value.split())
     return set()
+
+
+def policy_name(precision: str) -> str:
+    """A run's recorded --precision as a Keras policy; "auto" (not yet resolved) is float32."""
+    return "float32" if precision == "auto" else precision
+
+
+@contextlib.contextmanager
+def building_in(precision: str):
+    """Models built inside compute in a run's precision; the process's policy is restored after."""
+    import keras
+
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy_name(precision))
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)

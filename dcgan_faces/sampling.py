@@ -54,10 +54,22 @@ def walk(keys: np.ndarray, frames_per_step: int) -> np.ndarray:
 
 
 def generate_images(generate: Callable[[np.ndarray], np.ndarray], z: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, C) faces for latents `z`, BATCH at a time. `generate` maps latents to images in
-    [-1, 1] in inference mode: a model's predict_on_batch, or Trainer.generate."""
+    """uint8 (N, H, W, C) faces for latents `z`. `generate` maps latents to images in [-1, 1] in inference
+    mode: a model's predict_on_batch, or Trainer.generate."""
+    return to_uint8(in_fixed_batches(generate, z))
+
+
+def in_fixed_batches(generate: Callable[[np.ndarray], np.ndarray], z: np.ndarray) -> np.ndarray:
+    """float32 `generate(z)`, BATCH rows at a time, the last batch padded with zero latents. A face then
+    does not depend on how many others are drawn with it: bfloat16 kernels round differently by batch size."""
     from tqdm import tqdm
 
     starts = range(0, len(z), BATCH)
     bar = tqdm(starts, unit="batch", desc="generating", disable=len(z) < PROGRESS_FROM, file=sys.stderr)
-    return to_uint8(np.concatenate([np.asarray(generate(z[i:i + BATCH])) for i in bar]))
+    return np.concatenate([_padded(generate, z[i:i + BATCH]) for i in bar])
+
+
+def _padded(generate: Callable[[np.ndarray], np.ndarray], z: np.ndarray) -> np.ndarray:
+    full = np.zeros((BATCH, *z.shape[1:]), dtype=np.float32)
+    full[:len(z)] = z
+    return np.asarray(generate(full), dtype=np.float32)[:len(z)]

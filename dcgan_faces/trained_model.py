@@ -89,8 +89,10 @@ def _trainer_layers(generator, config: TrainConfig):
     if config.arch != "notebook":
         return generator
     from dcgan_faces.models import build_generator
+    from dcgan_faces.precision import building_in
 
-    fast = build_generator(config.res, config.seed_size, config.channels)
+    with building_in(config.precision):  # a mixed-precision run's grids were drawn in its precision
+        fast = build_generator(config.res, config.seed_size, config.channels)
     fast.set_weights(generator.get_weights())
     return fast
 
@@ -98,7 +100,9 @@ def _trainer_layers(generator, config: TrainConfig):
 def _generator_from_checkpoint(config: TrainConfig, arrays):
     from dcgan_faces import checkpoint
     from dcgan_faces.models import ARCHITECTURES
+    from dcgan_faces.precision import building_in
 
-    generator = ARCHITECTURES[config.arch][0](config.res, config.seed_size, config.channels)
+    with building_in(config.precision):
+        generator = ARCHITECTURES[config.arch][0](config.res, config.seed_size, config.channels)
     checkpoint.assign_group(generator.variables, arrays, checkpoint.output_generator_group(arrays))
     return generator

@@ -20,8 +20,10 @@ def _set_process_state(config: TrainConfig) -> None:
     """
     import keras
 
+    from dcgan_faces.precision import policy_name
+
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy("float32" if config.precision == "auto" else config.precision)
+    keras.mixed_precision.set_global_policy(policy_name(config.precision))
 
 
 class Trainer:

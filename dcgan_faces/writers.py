@@ -17,6 +17,7 @@ import numpy as np
 
 from dcgan_faces.atomic import write_atomically
 from dcgan_faces.preview import image_grid, to_uint8
+from dcgan_faces.sampling import in_fixed_batches
 
 POSTFIX_EVERY = 10  # iterations between updates of the progress bar's figures
 FIRST_STEPS = 5  # the time per iteration is announced after this many (the first ones trace the graphs)
@@ -113,7 +114,7 @@ class Previews(Writer):
             self.write(session)
 
     def write(self, session):
-        generated = session.trainer.generate(session.preview_seeds)
+        generated = in_fixed_batches(session.trainer.generate, session.preview_seeds)
         if not np.isfinite(generated).all():
             raise Diverged("the generator's output is not finite")
         config, k = session.config, session.trainer.iteration

@@ -52,6 +52,17 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def float32_after_each_test():
+    """A training run leaves its precision as the process's dtype policy (a bfloat16 one, where `auto` picks
+    it): the next test starts from Keras's float32 again."""
+    yield
+    import sys
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")
+
+
 @pytest.fixture
 def face_folder(tmp_path):
     return draw_faces(tmp_path / "faces")

@@ -13,6 +13,7 @@ from dcgan_faces.generate import main
 from dcgan_faces.preview import grid_shape
 from dcgan_faces.runfolder import RunFolder
 from tests.conftest import TINY_RES as RES
+from tests.conftest import TINY_STEPS, draw_faces, train_quietly
 
 MARGIN = 16  # preview.image_grid's default
 
@@ -138,3 +139,33 @@ def test_a_damaged_generator_keras_falls_back_to_the_checkpoint(tiny_run, tmp_pa
     assert main(["--model", str(copy), "--preview", "--out", str(tmp_path / "grid.png")]) == 0
     assert "using the newest checkpoint instead" in capsys.readouterr().err
     np.testing.assert_array_equal(pixels(tmp_path / "grid.png"), pixels(RunFolder(tiny_run).preview_files()[-1]))
+
+
+@pytest.fixture(scope="module")
+def bfloat16_run(tmp_path_factory):
+    """A tiny run trained in mixed_bfloat16, which `--precision auto` picks on a CPU with bfloat16 instructions."""
+    base = tmp_path_factory.mktemp("bfloat16_run")
+    assert train_quietly(["--res", str(RES), "--steps", str(TINY_STEPS), "--save-every", "2", "--batch-size", "8",
+                          "--precision", "mixed_bfloat16", "--data", str(draw_faces(base / "faces")),
+                          "--cache-dir", str(base / "cache"), "--out", str(base / "run")]) == 0
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")  # as a new `generate` process finds it
+    return base / "run"
+
+
+@pytest.mark.slow
+def test_a_bfloat16_runs_generator_reproduces_its_preview_grid_from_either_file(bfloat16_run, tmp_path):
+    from_checkpoint = shutil.copytree(bfloat16_run, tmp_path / "run")
+    (from_checkpoint / "generator.keras").unlink()
+    final = pixels(RunFolder(bfloat16_run).preview_files()[-1])
+    for run, out in ((bfloat16_run, "saved.png"), (from_checkpoint, "checkpoint.png")):
+        assert main(["--model", str(run), "--preview", "--out", str(tmp_path / out)]) == 0
+        np.testing.assert_array_equal(pixels(tmp_path / out), final, err_msg=out)
+
+
+@pytest.mark.slow
+def test_a_bfloat16_face_does_not_depend_on_the_faces_drawn_with_it(bfloat16_run, tmp_path):
+    for seeds, out in (("1,5,9", "three"), ("5", "one")):
+        assert main(["--model", str(bfloat16_run), "--seeds", seeds, "--individual", "--out", str(tmp_path / out)]) == 0
+    np.testing.assert_array_equal(pixels(tmp_path / "three/seed-5.png"), pixels(tmp_path / "one/seed-5.png"))

@@ -95,10 +95,9 @@ def test_a_full_disk_during_training_keeps_every_earlier_file(face_folder, tmp_p
 def _fill(disk: Path, leave: int = 0) -> None:
     """Fill the disk, then give back `leave` bytes."""
     filler = disk / "filler"
-    with open(filler, "wb") as file, contextlib.suppress(OSError):
-        while True:
+    with open(filler, "wb", buffering=0) as file, contextlib.suppress(OSError):  # unbuffered: nothing left
+        while True:                                                                # to fail again on close
             file.write(b"\1" * 65536)
-            file.flush()
     os.truncate(filler, max(0, filler.stat().st_size - leave))
 
 
