@@ -133,8 +133,8 @@ class TrainConfig:
                             "are upscaled)", type=types.non_negative_int)
     on_nan: str = setting("stop", CHANGEABLE, "when a loss turns NaN/inf: stop, or reload the last checkpoint "
                           "with halved learning rates and go on (at most 3 times)", choices=("stop", "rollback"))
-    precision: str = setting("auto", FIXED, "auto: mixed_float16 on a GPU, float32 on a CPU (on a CPU "
-                             "with avx512_bf16 or amx_bf16, mixed_bfloat16 trains better faces per hour). D's "
+    precision: str = setting("auto", FIXED, "auto: mixed_float16 on a GPU, mixed_bfloat16 on a CPU "
+                             "with avx512_bf16 or amx_bf16 (better faces per hour there), else float32. D's "
                              "output and the losses stay float32 in every mode",
                              choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
     layers: str = setting("auto", CHANGEABLE, "the notebook models' layers: fast (the exact, faster forms of "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_faces import checkpoint, train
+from dcgan_faces import checkpoint, precision, train
 from dcgan_faces.augment import DiffAugment
 from dcgan_faces.config import RECIPES, TrainConfig, parse_policy, recipe_settings
 from dcgan_faces.ema import GeneratorAverage, decay_at
@@ -161,7 +161,8 @@ def test_default_recipe_from_the_command_line_and_notebook_one_flag_away(face_fo
     notebook = json.loads((tmp_path / "notebook/config.json").read_text())
     made_here = ("data", "res", "batch_size", "steps", "layers_chosen")  # layers_chosen: the session's layer form
     assert {k: v for k, v in notebook.items() if k not in made_here} == {
-        k: v for k, v in json.loads(TrainConfig(precision="float32").to_json()).items() if k not in made_here}
+        k: v for k, v in json.loads(TrainConfig(precision=precision.choose(TrainConfig()).policy).to_json()).items()
+        if k not in made_here}
     capsys.readouterr()
     assert train.main([*base, "--steps", "4", "--recipe", "notebook", "--out", str(tmp_path / "default")]) == 2
     assert "--recipe notebook (the run has default)" in capsys.readouterr().err
