@@ -68,13 +68,18 @@ def face_folder(tmp_path):
     return draw_faces(tmp_path / "faces")
 
 
+def train_tiny_run(base: Path, *extra: str) -> Path:
+    """A finished run folder under `base` (32 px, 4 iterations, grids at 0, 2 and 4), trained with `extra` flags."""
+    faces = draw_faces(base / "faces")
+    code = train_quietly(["--res", str(TINY_RES), "--steps", str(TINY_STEPS), "--save-every", "2", "--batch-size",
+                          "8", "--data", str(faces), "--cache-dir", str(base / "cache"), "--out", str(base / "run"),
+                          *extra])
+    assert code == 0
+    return base / "run"
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """Path of a finished run folder (32 px, 4 iterations, grids at 0, 2 and 4): config, metrics, previews,
     checkpoints, generator.keras. Tests must not change it (copy it first)."""
-    base = tmp_path_factory.mktemp("tiny_run")
-    faces = draw_faces(base / "faces")
-    code = train_quietly(["--res", str(TINY_RES), "--steps", str(TINY_STEPS), "--save-every", "2", "--batch-size",
-                          "8", "--data", str(faces), "--cache-dir", str(base / "cache"), "--out", str(base / "run")])
-    assert code == 0
-    return base / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("tiny_run"))

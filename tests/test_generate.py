@@ -13,7 +13,7 @@ from dcgan_faces.generate import main
 from dcgan_faces.preview import grid_shape
 from dcgan_faces.runfolder import RunFolder
 from tests.conftest import TINY_RES as RES
-from tests.conftest import TINY_STEPS, draw_faces, train_quietly
+from tests.conftest import train_tiny_run
 
 MARGIN = 16  # preview.image_grid's default
 
@@ -144,14 +144,11 @@ def test_a_damaged_generator_keras_falls_back_to_the_checkpoint(tiny_run, tmp_pa
 @pytest.fixture(scope="module")
 def bfloat16_run(tmp_path_factory):
     """A tiny run trained in mixed_bfloat16, which `--precision auto` picks on a CPU with bfloat16 instructions."""
-    base = tmp_path_factory.mktemp("bfloat16_run")
-    assert train_quietly(["--res", str(RES), "--steps", str(TINY_STEPS), "--save-every", "2", "--batch-size", "8",
-                          "--precision", "mixed_bfloat16", "--data", str(draw_faces(base / "faces")),
-                          "--cache-dir", str(base / "cache"), "--out", str(base / "run")]) == 0
+    run = train_tiny_run(tmp_path_factory.mktemp("bfloat16_run"), "--precision", "mixed_bfloat16")
     import keras
 
     keras.mixed_precision.set_global_policy("float32")  # as a new `generate` process finds it
-    return base / "run"
+    return run
 
 
 @pytest.mark.slow
