@@ -91,5 +91,17 @@ def beta(text: str) -> float:
     return _from_zero_below(text, 1.0, "{text} is not in [0, 1): Adam's beta_1 is a decay (the notebook's is 0.5)")
 
 
+def dropout(text: str) -> float:
+    return _from_zero_below(text, 1.0, "{text} is not in [0, 1): a share of activations dropped (0: none)")
+
+
 def ema_decay(text: str) -> float:
     return _from_zero_below(text, 1.0, "{text} is not in [0, 1): use e.g. 0.999, or 0 for no average")
+
+
+def ema_ramp(text: str) -> float:
+    value = float(text)
+    if not 1 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number above 1, got {text}: the average spans about the "
+                                         "last 1/(ramp - 1) of the run")
+    return value

@@ -93,6 +93,9 @@ class TrainConfig:
     channels: int = setting(3, FIXED, "3 for colour, 1 for grayscale", type=int, choices=(1, 3))
     arch: str = setting("notebook", FIXED, "notebook: the course notebook's models; dcgan: Radford et al. 2015 "
                         "(transposed convs, no dropout, N(0, 0.02) init, lr 2e-4)", choices=("notebook", "dcgan"))
+    g_filters: int = setting(256, FIXED, "the notebook generator's widest convolutions (its last block has half): "
+                             "fewer make a faster, smaller generator (--arch dcgan: no effect)",
+                             type=types.positive_int, metavar="N")
     seed_size: int = setting(100, FIXED, "length of the latent seed vector", type=types.positive_int)
     batch_size: int = setting(32, FIXED, "images per replica; with --strategy the global batch is this × the "
                               "number of replicas", type=types.positive_int)
@@ -111,10 +114,15 @@ class TrainConfig:
                                  "down, fake ones up (e.g. 0.15)", type=types.fraction)
     ema: float = setting(0.0, FIXED, "decay of a moving average of G's weights that makes the previews and the "
                          "saved generator, with a ramp-up for short runs (0: off)", type=types.ema_decay)
+    ema_ramp: float = setting(10.0, FIXED, "the average's ramp-up: after k iterations its decay is min(--ema, "
+                              "(1+k)/(R+k)), so it averages about the last 1/(R-1) of the run until --ema's "
+                              "horizon is reached", type=types.ema_ramp, metavar="R")
     spectral_norm: bool = setting(False, FIXED, "spectral normalisation of D's weights (Miyato et al. 2018)",
                                   action=argparse.BooleanOptionalAction)
     minibatch_stddev: bool = setting(False, FIXED, "D sees the batch's standard deviation as an extra channel "
                                      "(Karras et al. 2018)", action=argparse.BooleanOptionalAction)
+    d_dropout: float = setting(0.25, FIXED, "dropout rate before each of D's convolution blocks and its output "
+                               "layer (0: none; --arch dcgan has none)", type=types.dropout, metavar="RATE")
     augment: str = setting("", FIXED, "DiffAugment (Zhao et al. 2020) of every image D sees: a comma-separated "
                            "subset of color,translation,cutout; 'none' for none", type=augment_policy,
                            metavar="POLICY")

@@ -68,15 +68,20 @@ class MinibatchStdDev(layers.Layer):
 @dataclass(frozen=True)
 class DiscriminatorOptions:
     """Additions to either architecture's D: spectral norm on every weight layer, a minibatch-stddev
-    channel before the output layer, DiffAugment of every input (policy string; "" for none)."""
+    channel before the output layer, DiffAugment of every input (policy string; "" for none); the notebook
+    architecture's dropout rate (0: no dropout layers)."""
 
     spectral_norm: bool = False
     minibatch_stddev: bool = False
     augment: str = ""
+    dropout: float = 0.25
 
     @classmethod
     def of(cls, config: TrainConfig) -> DiscriminatorOptions:
-        return cls(config.spectral_norm, config.minibatch_stddev, config.augment)
+        return cls(config.spectral_norm, config.minibatch_stddev, config.augment, config.d_dropout)
+
+    def dropped(self, x):
+        return layers.Dropout(self.dropout)(x) if self.dropout else x
 
     def weights(self, layer: layers.Layer) -> layers.Layer:
         return FrozenSpectralNormalization(layer, dtype=layer.dtype_policy) if self.spectral_norm else layer
@@ -88,24 +93,26 @@ class DiscriminatorOptions:
         return MinibatchStdDev()(x) if self.minibatch_stddev else x
 
 
-def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3, fast: bool = True) -> keras.Model:
+def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3, fast: bool = True,
+                    filters: int = 256) -> keras.Model:
     """Dense(start²·256) → 2 × [UpSampling, Conv 256, BN, ReLU] → [UpSampling, Conv 128, BN, ReLU]… → tanh.
 
     fast=True builds the same function from the exact, faster layers of fast_layers.py (each UpSampling +
     Conv pair as one UpsampleConv2D); fast=False from the notebook's stock layers. The weights are the same.
+    `filters` replaces the notebook's 256 (and its half the 128) to make a narrower or wider generator.
     """
     conv, batch_norm = (fast_layers.Conv2D, fast_layers.BatchNormalization) if fast else (
         layers.Conv2D, layers.BatchNormalization)
     start, doublings = upsampling_plan(res)
     seed = keras.Input((seed_size,), name="seed")
-    x = layers.Dense(start * start * 256, activation="relu")(seed)
-    x = layers.Reshape((start, start, 256))(x)
+    x = layers.Dense(start * start * filters, activation="relu")(seed)
+    x = layers.Reshape((start, start, filters))(x)
     for block in range(doublings):
-        filters = 256 if block < 2 else 128
+        width = filters if block < 2 else max(1, filters // 2)
         if fast:
-            x = fast_layers.UpsampleConv2D(filters)(x)
+            x = fast_layers.UpsampleConv2D(width)(x)
         else:
-            x = layers.Conv2D(filters, 3, padding="same")(layers.UpSampling2D()(x))
+            x = layers.Conv2D(width, 3, padding="same")(layers.UpSampling2D()(x))
         x = batch_norm(momentum=0.8)(x)
         x = layers.Activation("relu")(x)
     x = conv(channels, 3, padding="same")(x)
@@ -114,7 +121,7 @@ def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3, fast
 
 
 def _conv_block(x, filters: int, strides: int, options: DiscriminatorOptions, conv, zero_pad: bool = False):
-    x = layers.Dropout(0.25)(x)
+    x = options.dropped(x)
     x = options.weights(conv(filters, 3, strides=strides, padding="same"))(x)
     if zero_pad:
         x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
@@ -136,7 +143,7 @@ def build_discriminator(res: int = 64, channels: int = 3, options: Discriminator
     x = _conv_block(x, 128, 2, options, conv)
     x = _conv_block(x, 256, 1, options, conv)
     x = _conv_block(x, 512, 1, options, conv)
-    x = layers.Dropout(0.25)(options.before_output(x))
+    x = options.dropped(options.before_output(x))
     x = layers.Flatten()(x)
     realness = options.weights(layers.Dense(1, activation="sigmoid", dtype="float32"))(x)
     return keras.Model(image, realness, name="discriminator")
@@ -190,7 +197,8 @@ def stock_generator(generator: keras.Model) -> keras.Model:
     if not any(isinstance(layer, fast_layers.UpsampleConv2D) for layer in generator.layers):
         return generator
     _, res, _, channels = generator.output_shape
-    stock = build_generator(res, generator.input_shape[-1], channels, fast=False)
+    filters = generator.get_layer(index=2).output.shape[-1]  # the Reshape after the seed's Dense layer
+    stock = build_generator(res, generator.input_shape[-1], channels, fast=False, filters=filters)
     stock.set_weights(generator.get_weights())
     return stock
 
@@ -199,6 +207,13 @@ ARCHITECTURES = {
     "notebook": (build_generator, build_discriminator),
     "dcgan": (build_dcgan_generator, build_dcgan_discriminator),
 }
+
+
+def generator_of(config: TrainConfig, fast: bool = True) -> keras.Model:
+    """A run's generator, freshly initialised: its architecture, size and width (fast: see build_generator)."""
+    if config.arch == "notebook":
+        return build_generator(config.res, config.seed_size, config.channels, fast, config.g_filters)
+    return ARCHITECTURES[config.arch][0](config.res, config.seed_size, config.channels)
 
 
 @dataclass
@@ -235,9 +250,9 @@ def build_gan(config: TrainConfig, fast: bool = True) -> GAN:
     traces a train function, so D must be trainable for its own steps and frozen for the combined one.
     fast=False builds the notebook architecture from stock layers (the benchmark's baseline).
     """
-    build_g, build_d = ARCHITECTURES[config.arch]
+    _, build_d = ARCHITECTURES[config.arch]
     stock = {} if fast or config.arch != "notebook" else {"fast": False}
-    generator = build_g(config.res, config.seed_size, config.channels, **stock)
+    generator = generator_of(config, fast)
     discriminator = build_d(config.res, config.channels, DiscriminatorOptions.of(config), **stock)
     loss = LOSSES[config.loss]
     discriminator.compile(optimizer=make_optimizer(config.optimizer, config.lr_d or config.lr, config.beta1),
@@ -247,5 +262,5 @@ def build_gan(config: TrainConfig, fast: bool = True) -> GAN:
     combined = keras.Model(seed, discriminator(generator(seed)), name="combined")
     combined.compile(optimizer=make_optimizer(config.optimizer, config.lr_g or config.lr, config.beta1),
                      loss=loss, metrics=[accuracy])
-    average = GeneratorAverage(generator, config.ema) if config.ema else None
+    average = GeneratorAverage(generator, config.ema, config.ema_ramp) if config.ema else None
     return GAN(generator, discriminator, combined, average)

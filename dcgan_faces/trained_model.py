@@ -88,21 +88,21 @@ def _trainer_layers(generator, config: TrainConfig):
     """A notebook generator in the trainer's faster layers (same weights), so that it makes the same faces."""
     if config.arch != "notebook":
         return generator
-    from dcgan_faces.models import build_generator
+    from dcgan_faces.models import generator_of
     from dcgan_faces.precision import building_in
 
     with building_in(config.precision):  # a mixed-precision run's grids were drawn in its precision
-        fast = build_generator(config.res, config.seed_size, config.channels)
+        fast = generator_of(config)
     fast.set_weights(generator.get_weights())
     return fast
 
 
 def _generator_from_checkpoint(config: TrainConfig, arrays):
     from dcgan_faces import checkpoint
-    from dcgan_faces.models import ARCHITECTURES
+    from dcgan_faces.models import generator_of
     from dcgan_faces.precision import building_in
 
     with building_in(config.precision):
-        generator = ARCHITECTURES[config.arch][0](config.res, config.seed_size, config.channels)
+        generator = generator_of(config)
     checkpoint.assign_group(generator.variables, arrays, checkpoint.output_generator_group(arrays))
     return generator

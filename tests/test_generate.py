@@ -151,14 +151,31 @@ def bfloat16_run(tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def narrow_run(tmp_path_factory):
+    """A tiny run whose generator is narrower than the notebook's (--g-filters)."""
+    return train_tiny_run(tmp_path_factory.mktemp("narrow_run"), "--g-filters", "16")
+
+
 @pytest.mark.slow
-def test_a_bfloat16_runs_generator_reproduces_its_preview_grid_from_either_file(bfloat16_run, tmp_path):
-    from_checkpoint = shutil.copytree(bfloat16_run, tmp_path / "run")
+@pytest.mark.parametrize("kind", ["bfloat16_run", "narrow_run"])
+def test_a_runs_generator_reproduces_its_preview_grid_from_either_file(kind, request, tmp_path):
+    trained = request.getfixturevalue(kind)
+    from_checkpoint = shutil.copytree(trained, tmp_path / "run")
     (from_checkpoint / "generator.keras").unlink()
-    final = pixels(RunFolder(bfloat16_run).preview_files()[-1])
-    for run, out in ((bfloat16_run, "saved.png"), (from_checkpoint, "checkpoint.png")):
+    final = pixels(RunFolder(trained).preview_files()[-1])
+    for run, out in ((trained, "saved.png"), (from_checkpoint, "checkpoint.png")):
         assert main(["--model", str(run), "--preview", "--out", str(tmp_path / out)]) == 0
         np.testing.assert_array_equal(pixels(tmp_path / out), final, err_msg=out)
+
+
+@pytest.mark.slow
+def test_a_narrow_generator_is_saved_narrow_in_stock_layers(narrow_run):
+    import keras
+
+    saved = keras.models.load_model(narrow_run / "generator.keras", compile=False)
+    widths = [layer.filters for layer in saved.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert widths == [16, 16, 8, 3]  # 32 px: two blocks of --g-filters, one of half, then the colours
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dcgan_faces import models
-from dcgan_faces.config import upsampling_plan
+from dcgan_faces.config import TrainConfig, upsampling_plan
 
 
 @pytest.mark.parametrize("res", [28, 32, 48, 64, 96, 128])
@@ -65,3 +65,25 @@ def test_batch_norm_behaves_as_stock_when_trainable_or_inferring():
     ours.trainable = stock.trainable = True
     np.testing.assert_allclose(ours(x, training=True), stock(x, training=True), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours.moving_mean.numpy(), stock.moving_mean.numpy(), rtol=1e-6)
+
+
+def test_d_dropout_sets_the_notebook_discriminators_dropout_and_zero_removes_it():
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype("float32")
+    for rate, layers in ((0.25, 5), (0.5, 5), (0.0, 0)):
+        d = models.build_discriminator(16, options=models.DiscriminatorOptions(dropout=rate))
+        dropouts = [layer for layer in d.layers if isinstance(layer, keras.layers.Dropout)]
+        assert len(dropouts) == layers and all(layer.rate == rate for layer in dropouts)
+        if rate == 0:  # nothing random left: training mode gives the same answer twice
+            np.testing.assert_array_equal(d(images, training=True), d(images, training=True))
+    gan = models.build_gan(TrainConfig(res=16, d_dropout=0.1))
+    assert {layer.rate for layer in gan.discriminator.layers if isinstance(layer, keras.layers.Dropout)} == {0.1}
+
+
+def test_g_filters_narrows_the_generator_and_its_stock_copy_computes_the_same():
+    seeds = np.random.default_rng(0).standard_normal((3, 100)).astype("float32")
+    narrow = models.generator_of(TrainConfig(res=32, g_filters=64))
+    widths = [layer.filters for layer in narrow.layers if hasattr(layer, "filters")]
+    assert widths == [64, 64, 32, 3]
+    assert narrow.count_params() < models.generator_of(TrainConfig(res=32)).count_params() / 3
+    stock = models.stock_generator(narrow)
+    np.testing.assert_allclose(stock(seeds, training=False), narrow(seeds, training=False), atol=1e-5)

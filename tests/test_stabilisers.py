@@ -107,6 +107,24 @@ def test_average_ramps_up_then_holds_its_decay():
     assert all(decay_at(0.999, k) <= decay_at(0.999, k + 1) for k in range(0, 20_000, 97))
 
 
+@pytest.mark.parametrize("ramp", [3.0, 10.0, 50.0])
+def test_the_ramp_sets_the_share_of_the_run_the_average_spans(ramp):
+    for k in (1_000, 4_000):
+        horizon = 1 / (1 - decay_at(0.99999, k, ramp))  # iterations an exponential average spans
+        assert horizon == pytest.approx((ramp + k) / (ramp - 1))  # about the last 1/(ramp - 1) of the run
+    assert decay_at(0.999, 10**6, ramp) == 0.999
+    average = GeneratorAverage(build_gan(TrainConfig(res=16, arch="dcgan")).generator, 0.999, ramp)
+    assert average.ramp == ramp
+
+
+def test_a_run_made_before_the_ramp_setting_keeps_the_ramp_it_trained_with(tmp_path):
+    config = json.loads(TrainConfig(ema=0.999).to_json())
+    del config["ema_ramp"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert TrainConfig.load(tmp_path / "config.json").ema_ramp == 10.0
+    assert decay_at(0.999, 90, TrainConfig.load(tmp_path / "config.json").ema_ramp) == pytest.approx(0.91)
+
+
 def test_average_follows_the_generator_weights():
     gan = build_gan(TrainConfig(res=16, arch="dcgan"))
     average = GeneratorAverage(gan.generator, 0.999)
