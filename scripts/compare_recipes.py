@@ -21,7 +21,9 @@ At each budget the generator (its moving average where the candidate has one) ma
 from fixed latents, scored by SWD against the held-out faces and the Haar face hit rate, and a 4×7 grid.
 Results go to --out (default docs/recipes/heldout-<res>px/): speed.json, results/<candidate>-seed<N>.json
 (written atomically as each run finishes), grids/*.png. A finished (candidate, seed) is skipped when run
-again: a long comparison is resumed, one run at a time, across sessions.
+again: a long comparison is resumed, one run at a time, across sessions. Candidates given together that
+differ only in their moving average of G (--ema, --ema-ramp) train as one run, each judged from its own
+average: the average never feeds back into training.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dcgan_faces.config import TrainConfig, recipe_settings  # noqa: E402
+from dcgan_faces.ema import RAMP  # noqa: E402
 
 DEFAULT_FACES = REPO / ".." / "shared" / "data" / "faces" / "celeba_6k"
 BUDGETS = ("equal_iterations", "equal_time")
@@ -75,6 +79,11 @@ DEFAULT_CHANGES = {
     "ema0.9995": {"ema": 0.9995},
     "ema0.998": {"ema": 0.998},
     "b64": {"batch_size": 64, "lr": 2.1e-4},  # twice the batch, the rate × √2; other work: timed on its own
+    # how much of the run the average spans while it ramps up (about 1/(R-1); the default's R 10: a ninth)
+    **{f"ramp{ramp:g}": {"ema_ramp": float(ramp)} for ramp in (3, 5, 20, 50)},
+    **{f"ddrop{rate:g}": {"d_dropout": rate} for rate in (0.0, 0.1, 0.5)},  # D's dropout (the notebook's 0.25)
+    # a narrower generator (the notebook's 256): G is ~90% of an iteration's arithmetic; other work, timed
+    **{f"gf{filters}": {"g_filters": filters} for filters in (96, 128, 192)},
 }
 CANDIDATES = {
     "notebook": {},
@@ -180,12 +189,14 @@ def measure_speed(args) -> dict:
 
 
 def same_work(name: str) -> TrainConfig | str:
-    """What decides a contestant's time per step: its config without the settings that change no work."""
+    """What decides a contestant's time per step: its config without the settings that change no work
+    (a dropout rate does not; dropping no activations at all does)."""
     if name == NOTEBOOK_LOOP:
         return name
     config = candidate_config(name, 0, 32, "")
     return dataclasses.replace(config, recipe="", lr=0.0, lr_g=None, lr_d=None, beta1=0.0, label_smoothing=0.0,
-                               label_noise=0.0, ema=float(config.ema > 0))
+                               label_noise=0.0, ema=float(config.ema > 0), ema_ramp=RAMP,
+                               d_dropout=float(config.d_dropout > 0))
 
 
 def pooled_medians(seconds: dict[str, list[float]]) -> dict[str, float]:
@@ -247,31 +258,80 @@ def floor(split: Split, n: int) -> dict:
     return {"images": n, **judge(sample_real(split.train, n, seed=1), split)}
 
 
-def train_one(name: str, seed: int, args, speed: dict, split: Split) -> dict:
+def trains_alike(name: str, seed: int, args, speed: dict) -> tuple:
+    """What decides a run's training: its config without the moving average, which G's training never reads,
+    and its budgets. Candidates that differ only in their average share one training run."""
+    config = candidate_config(name, seed, args.res, str(args.data))
+    return (dataclasses.replace(config, recipe="", ema=0.0, ema_ramp=RAMP).to_json(),
+            tuple(sorted(budgets(name, base_iterations(args), speed).items())))
+
+
+def in_groups(names: list[str], seed: int, args, speed: dict) -> list[list[str]]:
+    groups: dict[tuple, list[str]] = {}
+    for name in names:
+        groups.setdefault(trains_alike(name, seed, args, speed), []).append(name)
+    return list(groups.values())
+
+
+def faces_of(trainer, config: TrainConfig, averages: list) -> Callable[[np.ndarray], np.ndarray]:
+    """How a candidate trained in a shared run draws its faces: from the trainer's own output, or from a
+    moving average of its own (added to `averages`, to be updated after every step), or from G itself."""
+    from dcgan_faces.ema import GeneratorAverage
+    from dcgan_faces.precision import building_in
+
+    if (config.ema, config.ema_ramp) == (trainer.config.ema, trainer.config.ema_ramp):
+        return trainer.generate
+    generator = trainer.gan.generator
+    if config.ema:
+        with building_in(config.precision):
+            averages.append(GeneratorAverage(generator, config.ema, config.ema_ramp))
+        generator = averages[-1].model
+    return lambda seeds: np.asarray(generator.predict_on_batch(seeds))
+
+
+def judge_and_show(generate: Callable, seed_size: int, n: int, split: Split, grid: Path) -> dict:
+    """`generate`'s faces for n fixed latents judged against the held-out faces; its 4×7 grid saved."""
     from dcgan_faces.preview import image_grid
     from dcgan_faces.sampling import generate_images, latents
+
+    figures = judge(generate_images(generate, latents(seed_size, n, seed=0)), split)
+    faces = generate_images(generate, latents(seed_size, GRID_ROWS * GRID_COLS, seed=GRID_SEED))
+    image_grid(faces, GRID_ROWS, GRID_COLS, margin=2).save(grid)
+    return figures
+
+
+def train_group(names: list[str], seed: int, args, speed: dict, split: Split) -> list[dict]:
+    """One training run, judged at each budget as every candidate in `names` (they train alike)."""
     from dcgan_faces.trainer import Trainer
 
-    config = candidate_config(name, seed, args.res, str(args.data))
-    targets = budgets(name, base_iterations(args), speed)
-    trainer = Trainer(config, split.train)
+    configs = {name: candidate_config(name, seed, args.res, str(args.data)) for name in names}
+    targets = budgets(names[0], base_iterations(args), speed)
+    trainer = Trainer(configs[names[0]], split.train)
+    averages: list = []
+    generators = {name: faces_of(trainer, config, averages) for name, config in configs.items()}
     n = min(args.eval_images, len(split.heldout))
-    result = {"candidate": name, "seed": seed, "changes": CANDIDATES[name], "res": args.res, "eval_images": n,
-              "judged_on": split.description, "budgets": {}}
+    results = {name: {"candidate": name, "seed": seed, "changes": CANDIDATES[name], "res": args.res,
+                      "eval_images": n, "judged_on": split.description, "budgets": {}} for name in names}
+    if len(names) > 1:
+        for name in names:
+            results[name]["trained_with"] = names  # one training run, each judged from its own average
     seconds = 0.0
     for budget, steps in sorted(targets.items(), key=lambda item: item[1]):
         start = time.perf_counter()
         while trainer.iteration < steps:
             trainer.step()
+            for average in averages:
+                average.update(trainer.iteration)
             if trainer.iteration % 500 == 0:
-                log(f"{name} seed {seed}: iteration {trainer.iteration:,} of {max(targets.values()):,}")
+                log(f"{'/'.join(names)} seed {seed}: iteration {trainer.iteration:,} of {max(targets.values()):,}")
         seconds += time.perf_counter() - start
-        figures = judge(generate_images(trainer.generate, latents(config.seed_size, n, seed=0)), split)
-        faces = generate_images(trainer.generate, latents(config.seed_size, GRID_ROWS * GRID_COLS, seed=GRID_SEED))
-        image_grid(faces, GRID_ROWS, GRID_COLS, margin=2).save(args.out / "grids" / f"{name}-seed{seed}-{budget}.png")
-        result["budgets"][budget] = {"iterations": steps, "train_seconds": round(seconds, 1), **figures}
-        log(f"{name} seed {seed} {budget} ({steps} it): SWD {figures['swd']:.1f}, face rate {figures['face_rate']:.3f}")
-    return result
+        for name, generate in generators.items():
+            figures = judge_and_show(generate, configs[name].seed_size, n, split,
+                                     args.out / "grids" / f"{name}-seed{seed}-{budget}.png")
+            results[name]["budgets"][budget] = {"iterations": steps, "train_seconds": round(seconds, 1), **figures}
+            log(f"{name} seed {seed} {budget} ({steps} it): SWD {figures['swd']:.1f}, "
+                f"face rate {figures['face_rate']:.3f}")
+    return list(results.values())
 
 
 def train(args) -> list[dict]:
@@ -285,14 +345,16 @@ def train(args) -> list[dict]:
         write_json(args.out / "floor.json", {"judged_on": split.description, **floor(split, args.eval_images)})
     results = []
     for seed in args.seeds:
+        pending = []
         for name in args.candidates:
-            path = args.out / "results" / f"{name}-seed{seed}.json"
-            if path.exists() and not args.again:
-                log(f"{path} exists: skipped")
-                continue
-            result = train_one(name, seed, args, speed, split)
-            write_json(path, result)
-            results.append(result)
+            if (args.out / "results" / f"{name}-seed{seed}.json").exists() and not args.again:
+                log(f"{name}-seed{seed}.json exists: skipped")
+            else:
+                pending.append(name)
+        for group in in_groups(pending, seed, args, speed):
+            for result in train_group(group, seed, args, speed, split):
+                write_json(args.out / "results" / f"{result['candidate']}-seed{seed}.json", result)
+                results.append(result)
     return results
 
 

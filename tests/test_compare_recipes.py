@@ -77,12 +77,42 @@ def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_run
     assert (tmp_path / "out/equal_time.png").is_file()
 
 
+@pytest.mark.slow
+def test_candidates_that_differ_only_in_their_average_share_one_run_and_score_as_if_trained_alone(tmp_path):
+    pytest.importorskip("cv2")
+    faces = draw_faces(tmp_path / "faces", count=44, size=24)
+    common = ["--res", "16", "--data", str(faces), "--holdout", "8", "--cache-dir", str(tmp_path / "cache"),
+              "--seeds", "0", "--iterations", "3", "--eval-images", "8"]
+    for out in ("shared", "alone"):
+        (tmp_path / out).mkdir()
+        (tmp_path / out / "speed.json").write_text(json.dumps({"ratio_to_notebook_loop": {"default": 1.4}}))
+    compare_recipes.main(["train", *common, "--out", str(tmp_path / "shared"),
+                          "--candidates", "default", "default+ramp3", "default+lr2e-4"])
+    compare_recipes.main(["train", *common, "--out", str(tmp_path / "alone"), "--candidates", "default+ramp3"])
+
+    def result(out, name):
+        return json.loads((tmp_path / out / "results" / f"{name}-seed0.json").read_text())
+
+    shared, alone = result("shared", "default+ramp3"), result("alone", "default+ramp3")
+    assert shared["trained_with"] == ["default", "default+ramp3"] and "trained_with" not in alone
+    assert "trained_with" not in result("shared", "default+lr2e-4")  # another learning rate: its own run
+    for budget in ("equal_iterations", "equal_time"):
+        assert {k: shared["budgets"][budget][k] for k in ("iterations", "swd", "face_rate")} == \
+            {k: alone["budgets"][budget][k] for k in ("iterations", "swd", "face_rate")}
+        grid = f"grids/default+ramp3-seed0-{budget}.png"
+        assert (tmp_path / "shared" / grid).read_bytes() == (tmp_path / "alone" / grid).read_bytes()
+    assert result("shared", "default")["budgets"]["equal_time"]["swd"] != shared["budgets"]["equal_time"]["swd"]
+
+
 def test_candidates_that_do_the_same_work_share_one_speed_figure():
     seconds = {"notebook loop": [1.0, 1.0, 1.0], "default": [0.5, 0.6, 0.7], "default+lr3e-4": [0.4, 0.45, 0.5],
-               "default+smooth": [0.8, 0.9, 1.0], "notebook": [0.3, 0.3, 0.3]}
+               "default+smooth": [0.8, 0.9, 1.0], "notebook": [0.3, 0.3, 0.3], "default+ramp3": [0.6],
+               "default+ddrop0.5": [0.6], "default+ddrop0": [0.2, 0.2]}
     median = compare_recipes.pooled_medians(seconds)
     assert median["default"] == median["default+lr3e-4"] == median["default+smooth"] == 0.6
+    assert median["default+ramp3"] == median["default+ddrop0.5"] == 0.6  # another ramp, another dropout rate
     assert median["notebook"] == 0.3 and median["notebook loop"] == 1.0  # no moving average: other work
+    assert median["default+ddrop0"] == 0.2  # no dropout layers: other work
 
 
 def test_a_new_speed_measurement_adds_its_contestants_and_keeps_the_others_figures():
