@@ -83,6 +83,13 @@ def _from_zero_below(text: str, upper: float, complaint: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     return _from_zero_below(text, 0.5, "must be from 0 up to 0.5, got {text}")
 

@@ -123,6 +123,12 @@ class TrainConfig:
                                      "(Karras et al. 2018)", action=argparse.BooleanOptionalAction)
     d_dropout: float = setting(0.25, FIXED, "dropout rate before each of D's convolution blocks and its output "
                                "layer (0: none; --arch dcgan has none)", type=types.dropout, metavar="RATE")
+    r1: float = setting(0.0, FIXED, "weight γ of a zero-centred penalty on D's gradient at real images (R1, "
+                        "Mescheder et al. 2018): γ/2·E‖∇ logit‖², as one more step of D's optimizer every "
+                        "--r1-every iterations, weighted by that interval (0: off)", type=types.non_negative_float,
+                        metavar="GAMMA")
+    r1_every: int = setting(16, FIXED, "iterations between --r1's steps (StyleGAN2's lazy regularisation)",
+                            type=types.positive_int, metavar="K")
     augment: str = setting("", FIXED, "DiffAugment (Zhao et al. 2020) of every image D sees: a comma-separated "
                            "subset of color,translation,cutout; 'none' for none", type=augment_policy,
                            metavar="POLICY")

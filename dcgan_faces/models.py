@@ -11,6 +11,7 @@ from dcgan_faces import fast_layers
 from dcgan_faces.augment import DiffAugment
 from dcgan_faces.config import TrainConfig, upsampling_plan
 from dcgan_faces.ema import GeneratorAverage
+from dcgan_faces.penalty import RealGradientPenalty
 
 
 @keras.saving.register_keras_serializable(package="dcgan_faces")
@@ -69,16 +70,18 @@ class MinibatchStdDev(layers.Layer):
 class DiscriminatorOptions:
     """Additions to either architecture's D: spectral norm on every weight layer, a minibatch-stddev
     channel before the output layer, DiffAugment of every input (policy string; "" for none); the notebook
-    architecture's dropout rate (0: no dropout layers)."""
+    architecture's dropout rate (0: no dropout layers); the output's sigmoid as a layer of its own, so that
+    the logit before it can be read (R1 needs it; the same function either way)."""
 
     spectral_norm: bool = False
     minibatch_stddev: bool = False
     augment: str = ""
     dropout: float = 0.25
+    logit_layer: bool = False
 
     @classmethod
     def of(cls, config: TrainConfig) -> DiscriminatorOptions:
-        return cls(config.spectral_norm, config.minibatch_stddev, config.augment, config.d_dropout)
+        return cls(config.spectral_norm, config.minibatch_stddev, config.augment, config.d_dropout, config.r1 > 0)
 
     def dropped(self, x):
         return layers.Dropout(self.dropout)(x) if self.dropout else x
@@ -91,6 +94,13 @@ class DiscriminatorOptions:
 
     def before_output(self, x):
         return MinibatchStdDev()(x) if self.minibatch_stddev else x
+
+    def realness(self, x, **dense):
+        """D's output, Dense(1, sigmoid) in float32 (`dense`: the Dense layer's other arguments)."""
+        if not self.logit_layer:
+            return self.weights(layers.Dense(1, activation="sigmoid", dtype="float32", **dense))(x)
+        logit = self.weights(layers.Dense(1, dtype="float32", **dense))(x)
+        return layers.Activation("sigmoid", dtype="float32")(logit)
 
 
 def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3, fast: bool = True,
@@ -145,8 +155,7 @@ def build_discriminator(res: int = 64, channels: int = 3, options: Discriminator
     x = _conv_block(x, 512, 1, options, conv)
     x = options.dropped(options.before_output(x))
     x = layers.Flatten()(x)
-    realness = options.weights(layers.Dense(1, activation="sigmoid", dtype="float32"))(x)
-    return keras.Model(image, realness, name="discriminator")
+    return keras.Model(image, options.realness(x), name="discriminator")
 
 
 def _dcgan_init():
@@ -184,9 +193,7 @@ def build_dcgan_discriminator(res: int = 64, channels: int = 3,
             x = FrozenBatchStatsNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(options.before_output(x))
-    realness = options.weights(layers.Dense(1, activation="sigmoid", dtype="float32",
-                                            kernel_initializer=_dcgan_init()))(x)
-    return keras.Model(image, realness, name="discriminator")
+    return keras.Model(image, options.realness(x, kernel_initializer=_dcgan_init()), name="discriminator")
 
 
 def stock_generator(generator: keras.Model) -> keras.Model:
@@ -222,6 +229,7 @@ class GAN:
     discriminator: keras.Model
     combined: keras.Model
     average: GeneratorAverage | None = None  # --ema: a moving average of G's weights
+    penalty: RealGradientPenalty | None = None  # --r1
 
     @property
     def output_generator(self) -> keras.Model:
@@ -263,4 +271,5 @@ def build_gan(config: TrainConfig, fast: bool = True) -> GAN:
     combined.compile(optimizer=make_optimizer(config.optimizer, config.lr_g or config.lr, config.beta1),
                      loss=loss, metrics=[accuracy])
     average = GeneratorAverage(generator, config.ema, config.ema_ramp) if config.ema else None
-    return GAN(generator, discriminator, combined, average)
+    penalty = RealGradientPenalty(discriminator, config.r1, config.r1_every) if config.r1 else None
+    return GAN(generator, discriminator, combined, average, penalty)

@@ -93,6 +93,8 @@ class Trainer:
 
         gan.discriminator.trainable = True
         d_real = gan.discriminator.train_on_batch(real, real_labels)
+        if gan.penalty and gan.penalty.due(k):
+            gan.penalty.step(real, self.strategy)
         d_fake = gan.discriminator.train_on_batch(fake, fake_labels)
         gan.discriminator.trainable = False
         g_loss, g_acc = gan.combined.train_on_batch(seeds, generator_labels)

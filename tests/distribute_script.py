@@ -33,12 +33,12 @@ def mirrored(out: Path) -> dict:
 
     strategy = choose_strategy("mirrored")
     config = TrainConfig(res=16, batch_size=2, seed=3, strategy="mirrored", ema=0.99, spectral_norm=True,
-                         minibatch_stddev=True, augment="color,translation,cutout")
+                         minibatch_stddev=True, augment="color,translation,cutout", r1=1.0, r1_every=2)
     trainer = Trainer(config, faces(), strategy)
     gan = trainer.gan
     found = {"replicas": replicas(strategy), "global_batch": trainer.global_batch, "losses": [],
              "d_moves_on_d_steps": [], "d_frozen_on_combined": [], "g_moves_on_combined": [], "d_steps": 0,
-             "combined_steps": 0}
+             "combined_steps": 0, "penalty_steps_moving_d": []}
 
     def values(variables):
         return [np.array(v.numpy(), copy=True) for v in variables]
@@ -63,7 +63,15 @@ def mirrored(out: Path) -> dict:
         found["combined_steps"] += 1
         return result
 
+    penalty_step = gan.penalty.step
+
+    def watched_penalty_step(real, strategy):
+        before = values(gan.discriminator.trainable_variables)
+        penalty_step(real, strategy)
+        found["penalty_steps_moving_d"].append(any(changed(before, gan.discriminator.trainable_variables)))
+
     gan.discriminator.train_on_batch, gan.combined.train_on_batch = d_step, combined_step
+    gan.penalty.step = watched_penalty_step
     for _ in range(3):
         found["losses"].append({k: float(v) for k, v in trainer.step().items()})
 

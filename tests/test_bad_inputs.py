@@ -252,8 +252,10 @@ def test_rollback_halves_both_learning_rates_and_the_same_command_still_resumes(
     (["--save-every", "0"], "--save-every"),
     (["--epochs", "-2"], "--epochs"),
     (["--res", "100000001"], "--res"),
-    (["--ema-ramp", "1"], "--ema-ramp"),
-    (["--d-dropout", "1"], "--d-dropout"),  # decay (1+k)/(1+k) = 1: the average would never move
+    (["--ema-ramp", "1"], "--ema-ramp"),  # decay (1+k)/(1+k) = 1: the average would never move
+    (["--d-dropout", "1"], "--d-dropout"),
+    (["--r1", "-1"], "--r1"),
+    (["--r1-every", "0"], "--r1-every"),
 ])
 def test_more_impossible_values_fail_with_exit_code_2(flags, words, capsys):
     with pytest.raises(SystemExit) as exit_info:

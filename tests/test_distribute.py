@@ -36,6 +36,7 @@ def test_mirrored_on_two_logical_cpus_trains_like_one_device(mirrored):
     assert mirrored["replicas"] == 2 and mirrored["global_batch"] == 4  # --batch-size 2 per replica
     assert all(np.isfinite(list(row.values())).all() for row in mirrored["losses"])
     assert (mirrored["d_steps"], mirrored["combined_steps"]) == (6, 3)
+    assert mirrored["penalty_steps_moving_d"] == [True, True], "--r1-every 2: iterations 0 and 2"
     assert all(mirrored["d_moves_on_d_steps"]), "every D weight moves on D's steps"
     assert all(mirrored["d_frozen_on_combined"]), "D's weights (moving statistics too) stay on combined steps"
     assert all(mirrored["g_moves_on_combined"]), "every G weight moves on combined steps"

@@ -9,7 +9,8 @@ from dcgan_faces.preview import preview_seeds
 from dcgan_faces.trainer import Trainer
 
 CONFIG = TrainConfig(res=32, batch_size=8, seed=5)
-EVERY_OPTION = {"ema": 0.99, "spectral_norm": True, "minibatch_stddev": True, "augment": "color,translation,cutout"}
+EVERY_OPTION = {"ema": 0.99, "spectral_norm": True, "minibatch_stddev": True, "augment": "color,translation,cutout",
+                "r1": 1.0, "r1_every": 2}
 CONFIGS = {
     "notebook": CONFIG,
     "notebook+options": TrainConfig(res=32, batch_size=8, seed=5, **EVERY_OPTION),
