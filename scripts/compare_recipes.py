@@ -54,6 +54,7 @@ BUDGETS = ("equal_iterations", "equal_time")
 GRID_ROWS, GRID_COLS, GRID_SEED = 4, 7, 2024
 NOTEBOOK_LOOP = "notebook loop"  # the speed reference: the course notebook's own loop (benchmark.py)
 REAL = "real training faces"  # the floor: real faces, judged as the candidates are
+CPUINFO = Path("/proc/cpuinfo")  # where this CPU's bfloat16 instructions are looked up
 
 # Single changes, tried on the notebook recipe (by name) and on --arch dcgan ("dcgan+name"), whose own
 # learning rate (2e-4) comes with it.
@@ -86,6 +87,9 @@ DEFAULT_CHANGES = {
     **{f"gf{filters}": {"g_filters": filters} for filters in (96, 128, 192)},
     # the narrower generator, which won SWD at both sizes, with the rate that raised the face rate
     "gf128+lr2e-4": {"g_filters": 128, "lr": 2e-4},
+    # R1 on real images every 16 iterations (--r1 GAMMA); its extra step is other work: timed on its own
+    **{f"r1_{gamma:g}": {"r1": gamma} for gamma in (0.1, 1.0, 10.0)},
+    **{f"gf128+r1_{gamma:g}": {"g_filters": 128, "r1": gamma} for gamma in (0.1, 1.0, 10.0)},
 }
 CANDIDATES = {
     "notebook": {},
@@ -138,6 +142,20 @@ def open_split(args) -> Split:
     return split_by_name(np.asarray(dataset.images), [p.name for p in find_images(args.data)], args.holdout)
 
 
+def refuse_emulated_bfloat16(names: list[str], cpuinfo: Path) -> None:
+    """A bfloat16 candidate on a CPU without bfloat16 instructions would train emulated, several times
+    slower (a 32 px run for hours), and its speed figures would describe the emulation."""
+    import tensorflow as tf
+
+    from dcgan_faces.precision import BFLOAT16_FLAGS, cpu_flags
+
+    wanting = [name for name in names if CANDIDATES[name].get("precision") == "mixed_bfloat16"]
+    if wanting and not cpu_flags(cpuinfo) & BFLOAT16_FLAGS and not tf.config.list_physical_devices("GPU"):
+        raise SystemExit(f"{', '.join(wanting)}: this CPU has no bfloat16 instructions "
+                         f"({' or '.join(sorted(BFLOAT16_FLAGS))}), so mixed_bfloat16 would run emulated, several "
+                         "times slower: run these candidates on a CPU that has them")
+
+
 def set_threads(threads: int) -> None:
     if threads:
         import tensorflow as tf
@@ -185,20 +203,21 @@ def measure_speed(args) -> dict:
         "seconds_per_step": {name: round(value, 4) for name, value in median.items()},
         "ratio_to_notebook_loop": {name: round(median[NOTEBOOK_LOOP] / value, 3) for name, value in median.items()},
         "pooled": "candidates that do the same work (they differ only in learning rates, betas, labels, the "
-                  "average's decay or ramp, or a dropout rate above 0) share one figure: the median of all their steps",
+                  "average's decay or ramp, a dropout rate above 0 or R1's weight above 0) share one figure: the "
+                  "median of all their steps",
         "rounds_seconds": {name: [round(x, 4) for x in values] for name, values in seconds.items()},
     }
 
 
 def same_work(name: str) -> TrainConfig | str:
     """What decides a contestant's time per step: its config without the settings that change no work
-    (a dropout rate does not; dropping no activations at all does)."""
+    (a dropout rate does not, nor R1's weight; dropping no activations at all does, and R1 at all)."""
     if name == NOTEBOOK_LOOP:
         return name
     config = candidate_config(name, 0, 32, "")
     return dataclasses.replace(config, recipe="", lr=0.0, lr_g=None, lr_d=None, beta1=0.0, label_smoothing=0.0,
                                label_noise=0.0, ema=float(config.ema > 0), ema_ramp=RAMP,
-                               d_dropout=float(config.d_dropout > 0))
+                               d_dropout=float(config.d_dropout > 0), r1=float(config.r1 > 0))
 
 
 def pooled_medians(seconds: dict[str, list[float]]) -> dict[str, float]:
@@ -467,6 +486,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out = args.out or REPO / "docs" / "recipes" / f"heldout-{args.res}px"
     args.out.mkdir(parents=True, exist_ok=True)
     set_threads(args.threads)
+    if args.action != "report":
+        refuse_emulated_bfloat16(args.candidates, CPUINFO)
     if args.action == "speed":
         from dcgan_faces.atomic import write_json
 

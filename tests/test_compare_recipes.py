@@ -107,12 +107,14 @@ def test_candidates_that_differ_only_in_their_average_share_one_run_and_score_as
 def test_candidates_that_do_the_same_work_share_one_speed_figure():
     seconds = {"notebook loop": [1.0, 1.0, 1.0], "default": [0.5, 0.6, 0.7], "default+lr3e-4": [0.4, 0.45, 0.5],
                "default+smooth": [0.8, 0.9, 1.0], "notebook": [0.3, 0.3, 0.3], "default+ramp3": [0.6],
-               "default+ddrop0.5": [0.6], "default+ddrop0": [0.2, 0.2]}
+               "default+ddrop0.5": [0.6], "default+ddrop0": [0.2, 0.2], "default+r1_0.1": [0.7, 0.7],
+               "default+r1_10": [0.8]}
     median = compare_recipes.pooled_medians(seconds)
     assert median["default"] == median["default+lr3e-4"] == median["default+smooth"] == 0.6
     assert median["default+ramp3"] == median["default+ddrop0.5"] == 0.6  # another ramp, another dropout rate
     assert median["notebook"] == 0.3 and median["notebook loop"] == 1.0  # no moving average: other work
     assert median["default+ddrop0"] == 0.2  # no dropout layers: other work
+    assert median["default+r1_0.1"] == median["default+r1_10"] == 0.7  # R1's extra steps: other work, any weight
 
 
 def test_a_new_speed_measurement_adds_its_contestants_and_keeps_the_others_figures():
@@ -127,3 +129,13 @@ def test_a_new_speed_measurement_adds_its_contestants_and_keeps_the_others_figur
     assert merged["earlier_measurements"] == [{"rounds": 30, "seconds_per_step": before["seconds_per_step"]}]
     with pytest.raises(SystemExit, match="speed.json is for 32 px, this measurement for 64 px"):
         compare_recipes.merged_speed(before, {**measurement({"notebook loop": 1.0}), "res": 64})
+
+
+def test_bfloat16_candidates_are_refused_on_a_cpu_that_would_emulate_bfloat16(tmp_path):
+    plain, capable = tmp_path / "plain", tmp_path / "capable"
+    plain.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f\n")
+    capable.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16\n")
+    with pytest.raises(SystemExit, match=r"default\+bf16\+gf128: this CPU has no bfloat16 instructions"):
+        compare_recipes.refuse_emulated_bfloat16(["default", "default+bf16+gf128"], plain)
+    compare_recipes.refuse_emulated_bfloat16(["default", "default+gf128"], plain)
+    compare_recipes.refuse_emulated_bfloat16(["default+bf16+gf128"], capable)
