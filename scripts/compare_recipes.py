@@ -144,13 +144,12 @@ def open_split(args) -> Split:
 
 def refuse_emulated_bfloat16(names: list[str], cpuinfo: Path) -> None:
     """A bfloat16 candidate on a CPU without bfloat16 instructions would train emulated, several times
-    slower (a 32 px run for hours), and its speed figures would describe the emulation."""
-    import tensorflow as tf
-
-    from dcgan_faces.precision import BFLOAT16_FLAGS, cpu_flags
+    slower (a 32 px run for hours), and its speed figures would describe the emulation. Where `--precision
+    auto` would train float32, bfloat16 is emulated."""
+    from dcgan_faces.precision import BFLOAT16_FLAGS, choose
 
     wanting = [name for name in names if CANDIDATES[name].get("precision") == "mixed_bfloat16"]
-    if wanting and not cpu_flags(cpuinfo) & BFLOAT16_FLAGS and not tf.config.list_physical_devices("GPU"):
+    if wanting and choose(TrainConfig(precision="auto"), cpuinfo).policy == "float32":
         raise SystemExit(f"{', '.join(wanting)}: this CPU has no bfloat16 instructions "
                          f"({' or '.join(sorted(BFLOAT16_FLAGS))}), so mixed_bfloat16 would run emulated, several "
                          "times slower: run these candidates on a CPU that has them")
