@@ -35,6 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import sys
 import time
@@ -184,8 +185,9 @@ def notebook_loop(res: int, images: np.ndarray):
 
 
 def measure_speed(args) -> dict:
-    """Seconds per step of the notebook loop and every candidate: warm-up, then interleaved rounds of one
-    step each (the order reversed every other round); medians."""
+    """Seconds per step of the notebook loop and every candidate: warm-up, then interleaved rounds (the order
+    reversed every other round); medians. A round is one step, or R1's period where a candidate has R1, so
+    that every round holds its lazy penalty step once: a median of single steps would leave it out."""
     from dcgan_faces.trainer import Trainer
 
     images = open_split(args).train
@@ -195,7 +197,7 @@ def measure_speed(args) -> dict:
     for loop in loops.values():
         for _ in range(3):
             loop.step()
-    seconds = benchmark().timed_rounds(loops, args.rounds, per_round=1)
+    seconds = benchmark().timed_rounds(loops, args.rounds, per_round=steps_per_round(args.candidates))
     median = pooled_medians(seconds)
     return {
         "res": args.res, "rounds": args.rounds, "reference": NOTEBOOK_LOOP,
@@ -206,6 +208,12 @@ def measure_speed(args) -> dict:
                   "median of all their steps",
         "rounds_seconds": {name: [round(x, 4) for x in values] for name, values in seconds.items()},
     }
+
+
+def steps_per_round(candidates: list[str]) -> int:
+    """The fewest steps that hold each candidate's periodic work (R1 every r1_every steps) a whole number of times."""
+    periods = [config.r1_every for config in (candidate_config(name, 0, 32, "") for name in candidates) if config.r1 > 0]
+    return math.lcm(1, *periods)
 
 
 def same_work(name: str) -> TrainConfig | str:

@@ -117,6 +117,13 @@ def test_candidates_that_do_the_same_work_share_one_speed_figure():
     assert median["default+r1_0.1"] == median["default+r1_10"] == 0.7  # R1's extra steps: other work, any weight
 
 
+def test_a_speed_round_holds_each_candidates_lazy_r1_step_a_whole_number_of_times():
+    every = compare_recipes.candidate_config("default+r1_1", 0, 32, "").r1_every
+    assert every > 1
+    assert compare_recipes.steps_per_round(["default", "default+bf16+gf128"]) == 1
+    assert compare_recipes.steps_per_round(["default", "default+r1_0.1", "default+bf16+gf128+r1_10"]) == every
+
+
 def test_a_new_speed_measurement_adds_its_contestants_and_keeps_the_others_figures():
     def measurement(ratios: dict) -> dict:
         return {"res": 32, "rounds": 30, "seconds_per_step": {name: 1 / r for name, r in ratios.items()},
