@@ -212,8 +212,8 @@ def measure_speed(args) -> dict:
 
 def steps_per_round(candidates: list[str]) -> int:
     """The fewest steps that hold each candidate's periodic work (R1 every r1_every steps) a whole number of times."""
-    periods = [config.r1_every for config in (candidate_config(name, 0, 32, "") for name in candidates) if config.r1 > 0]
-    return math.lcm(1, *periods)
+    configs = [candidate_config(name, 0, 32, "") for name in candidates]
+    return math.lcm(1, *(config.r1_every for config in configs if config.r1 > 0))
 
 
 def same_work(name: str) -> TrainConfig | str:
