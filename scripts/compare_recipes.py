@@ -88,6 +88,8 @@ DEFAULT_CHANGES = {
     **{f"gf{filters}": {"g_filters": filters} for filters in (96, 128, 192)},
     # the narrower generator, which won SWD at both sizes, with the rate that raised the face rate
     "gf128+lr2e-4": {"g_filters": 128, "lr": 2e-4},
+    # the narrower generator with the dropout rate that gave the best single seed at full width
+    "gf128+ddrop0.1": {"g_filters": 128, "d_dropout": 0.1},
     # R1 on real images every 16 iterations (--r1 GAMMA); its extra step is other work: timed on its own
     **{f"r1_{gamma:g}": {"r1": gamma} for gamma in (0.1, 1.0, 10.0)},
     **{f"gf128+r1_{gamma:g}": {"g_filters": 128, "r1": gamma} for gamma in (0.1, 1.0, 10.0)},
