@@ -54,15 +54,16 @@ def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_run
     assert set(speed["ratio_to_notebook_loop"]) == {"notebook loop", "notebook", "default"}
     assert speed["ratio_to_notebook_loop"]["notebook loop"] == 1.0
 
-    compare_recipes.main(["train", *common, "--iterations", "2", "--eval-images", "8"])
+    compare_recipes.main(["train", *common, "--iterations", "2", "--eval-images", "8", "--face-images", "12"])
     result = json.loads((tmp_path / "out/results/default-seed0.json").read_text())
+    assert result["budgets"]["equal_time"]["more_faces"]["images"] == 12
     equal_time = max(1, round(2 * speed["ratio_to_notebook_loop"]["default"]))
     assert {b: f["iterations"] for b, f in result["budgets"].items()} == {"equal_iterations": 2,
                                                                            "equal_time": equal_time}
     assert result["judged_on"].startswith("trained on the first 36 files") and result["eval_images"] == 8
     assert (tmp_path / "out/grids/default-seed0-equal_time.png").is_file()
     floor = json.loads((tmp_path / "out/floor.json").read_text())
-    assert floor["images"] == 8 and floor["swd"] > 0
+    assert floor["images"] == 8 and floor["swd"] > 0 and floor["more_faces"]["images"] == 12
 
     written = (tmp_path / "out/results/default-seed0.json").stat().st_mtime_ns
     capsys.readouterr()
@@ -73,6 +74,8 @@ def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_run
     compare_recipes.main(["report", "--res", "16", "--out", str(tmp_path / "out")])
     table = json.loads(capsys.readouterr().out)
     assert table["default"]["equal_time"]["iterations"] == equal_time
+    assert table["default"]["equal_time"]["more_faces"]["face_rate"]["mean"] == \
+        result["budgets"]["equal_time"]["more_faces"]["face_rate"]
     assert table["real training faces"]["swd"] == floor["swd"]
     assert (tmp_path / "out/equal_time.png").is_file()
 
@@ -82,7 +85,7 @@ def test_candidates_that_differ_only_in_their_average_share_one_run_and_score_as
     pytest.importorskip("cv2")
     faces = draw_faces(tmp_path / "faces", count=44, size=24)
     common = ["--res", "16", "--data", str(faces), "--holdout", "8", "--cache-dir", str(tmp_path / "cache"),
-              "--seeds", "0", "--iterations", "3", "--eval-images", "8"]
+              "--seeds", "0", "--iterations", "3", "--eval-images", "8", "--face-images", "12"]
     for out in ("shared", "alone"):
         (tmp_path / out).mkdir()
         (tmp_path / out / "speed.json").write_text(json.dumps({"ratio_to_notebook_loop": {"default": 1.4}}))
@@ -97,11 +100,48 @@ def test_candidates_that_differ_only_in_their_average_share_one_run_and_score_as
     assert shared["trained_with"] == ["default", "default+ramp3"] and "trained_with" not in alone
     assert "trained_with" not in result("shared", "default+lr2e-4")  # another learning rate: its own run
     for budget in ("equal_iterations", "equal_time"):
-        assert {k: shared["budgets"][budget][k] for k in ("iterations", "swd", "face_rate")} == \
-            {k: alone["budgets"][budget][k] for k in ("iterations", "swd", "face_rate")}
+        assert {k: shared["budgets"][budget][k] for k in ("iterations", "swd", "face_rate", "more_faces")} == \
+            {k: alone["budgets"][budget][k] for k in ("iterations", "swd", "face_rate", "more_faces")}
         grid = f"grids/default+ramp3-seed0-{budget}.png"
         assert (tmp_path / "shared" / grid).read_bytes() == (tmp_path / "alone" / grid).read_bytes()
     assert result("shared", "default")["budgets"]["equal_time"]["swd"] != shared["budgets"]["equal_time"]["swd"]
+
+
+def test_the_face_rate_of_more_faces_extends_the_judged_faces_which_stay_as_they_were(tmp_path, monkeypatch):
+    import dcgan_faces.metrics
+    from dcgan_faces.sampling import generate_images, latents
+
+    def bright_share(images):  # stands in for the Haar cascade: a rate that depends on every face
+        return float(np.mean(np.asarray(images).mean(axis=(1, 2, 3)) > 127))
+
+    def generate(z):  # a face's brightness follows its latent
+        return np.tanh(z[:, :1, None, None] * np.ones((1, 16, 16, 3), dtype=np.float32))
+
+    monkeypatch.setattr(dcgan_faces.metrics, "face_hit_rate", bright_share)
+    heldout = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
+    split = compare_recipes.Split(heldout, heldout, "test")
+    figures = compare_recipes.judge_and_show(generate, 5, 8, 200, split, tmp_path / "grid.png")
+    assert figures["face_rate"] == bright_share(generate_images(generate, latents(5, 8, seed=0)))
+    assert figures["more_faces"] == {"images": 200,
+                                     "face_rate": bright_share(generate_images(generate, latents(5, 200, seed=0)))}
+    assert figures["more_faces"]["face_rate"] != figures["face_rate"]  # not the same 8 faces again
+    assert "more_faces" not in compare_recipes.judge_and_show(generate, 5, 8, 8, split, tmp_path / "grid.png")
+
+
+def test_an_earlier_floor_gains_the_face_rate_of_more_real_faces_and_keeps_its_figures(tmp_path, monkeypatch):
+    import dcgan_faces.metrics
+
+    monkeypatch.setattr(dcgan_faces.metrics, "face_hit_rate", lambda images: len(images) / 100)
+    train = np.zeros((30, 16, 16, 3), dtype=np.uint8)
+    split = compare_recipes.Split(train, train[:10], "test")
+    path = tmp_path / "floor.json"
+    earlier = {"judged_on": "earlier", "images": 10, "swd": 9.5, "face_rate": 0.9}
+    path.write_text(json.dumps(earlier))
+    compare_recipes.write_floor(path, split, compare_recipes.parser().parse_args(["train", "--face-images", "50"]))
+    assert json.loads(path.read_text()) == {**earlier, "more_faces": {"images": 30, "face_rate": 0.3}}
+    written = path.stat().st_mtime_ns
+    compare_recipes.write_floor(path, split, compare_recipes.parser().parse_args(["train", "--face-images", "50"]))
+    assert path.stat().st_mtime_ns == written  # nothing new: not written again
 
 
 def test_candidates_that_do_the_same_work_share_one_speed_figure():
