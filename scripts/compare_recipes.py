@@ -424,9 +424,9 @@ def train(args) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------------ report
 
-def summarise(values: list[float]) -> dict:
-    return {"mean": round(statistics.fmean(values), 3), "min": round(min(values), 3), "max": round(max(values), 3),
-            "n": len(values)}
+def summarise(values: list[float], digits: int = 3) -> dict:
+    return {"mean": round(statistics.fmean(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits), "n": len(values)}
 
 
 def report(args) -> dict:
@@ -449,7 +449,7 @@ def report(args) -> dict:
                 more = [d.get("more_faces") for d in done]
                 if all(more) and len({m["images"] for m in more}) == 1:  # only figures that compare
                     table[name][budget]["more_faces"] = {"images": more[0]["images"],
-                                                         "face_rate": summarise([m["face_rate"] for m in more])}
+                                                         "face_rate": summarise([m["face_rate"] for m in more], 4)}
     table[REAL] = json.loads((args.out / "floor.json").read_text())
     for budget in BUDGETS:
         side_by_side(args.out / "grids", names, budget, args.out / f"{budget}.png")

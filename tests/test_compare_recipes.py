@@ -186,3 +186,12 @@ def test_bfloat16_candidates_are_refused_on_a_cpu_that_would_emulate_bfloat16(tm
         compare_recipes.refuse_emulated_bfloat16(["default", "default+bf16+gf128"], plain)
     compare_recipes.refuse_emulated_bfloat16(["default", "default+gf128"], plain)
     compare_recipes.refuse_emulated_bfloat16(["default+bf16+gf128"], capable)
+
+
+def test_the_report_keeps_the_face_rate_of_more_faces_to_four_digits():
+    summarise = compare_recipes.summarise
+    equal_time = {"iterations": 5, "swd": summarise([1.0, 2.0]), "face_rate": summarise([0.93, 0.94]),
+                  "more_faces": {"images": 10000, "face_rate": summarise([0.9347, 0.9391], 4)}}
+    row = {"speed_vs_notebook_loop": None, "seeds": [0, 1], "equal_time": equal_time}
+    text = compare_recipes.markdown({"default+bf16": row, compare_recipes.REAL: {"swd": 9.0, "face_rate": 0.95}})
+    assert "0.9369 (0.9347–0.9391) of 10,000" in text
