@@ -20,7 +20,8 @@ CHANGEABLE = "changeable"  # length, schedules, safety nets: a resume applies th
 MIN_START = 4  # smallest square the generator grows from
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's operations (augment.py)
 RECIPES: dict[str, dict] = {  # --recipe: a new run's settings before the user's own flags
-    "default": {"ema": 0.999},  # the notebook's models and loop; faces from a moving average (docs/recipes.md)
+    # the notebook's models and loop, with faces from a moving average and no dropout in D (docs/recipes.md)
+    "default": {"ema": 0.999, "d_dropout": 0.0},
     "notebook": {},  # the field defaults
 }
 DEFAULT_RECIPE = "default"
@@ -85,7 +86,8 @@ class TrainConfig:
     """Every setting of a run. The field defaults are the notebook recipe; RECIPES["default"] changes some."""
 
     recipe: str = setting("notebook", FIXED, "the settings a new run starts from: default (the default: the "
-                          "notebook's models and loop, faces from a moving average of G, --ema 0.999) or notebook "
+                          "notebook's models and loop, faces from a moving average of G, no dropout in D: --ema 0.999 "
+                          "--d-dropout 0) or notebook "
                           "(the course notebook's exactly). Flags given override the recipe's; docs/recipes.md "
                           "compares them",
                           choices=tuple(RECIPES))

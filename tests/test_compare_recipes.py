@@ -195,3 +195,9 @@ def test_the_report_keeps_the_face_rate_of_more_faces_to_four_digits():
     row = {"speed_vs_notebook_loop": None, "seeds": [0, 1], "equal_time": equal_time}
     text = compare_recipes.markdown({"default+bf16": row, compare_recipes.REAL: {"swd": 9.0, "face_rate": 0.95}})
     assert "0.9369 (0.9347–0.9391) of 10,000" in text
+
+
+def test_the_searchs_default_keeps_the_notebooks_dropout_and_the_table_marks_what_train_trains():
+    assert compare_recipes.candidate_config("default", 0, 32, "").d_dropout == 0.25  # old results keep their meaning
+    assert compare_recipes.is_default("default+ddrop0")
+    assert not compare_recipes.is_default("default") and not compare_recipes.is_default("notebook")

@@ -50,6 +50,17 @@ def test_a_new_run_is_its_recipe_overridden_by_the_flags_given(tmp_path):
     assert (notebook.config.ema, notebook.config.lr) == (0.0, 2e-4)
 
 
+def test_a_run_of_the_former_default_keeps_ds_dropout_when_resumed_and_a_new_run_has_none(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    path = _checkpoint(run, 4)
+    state = json.loads(np.load(path)["state"].item())
+    state["config"].update(recipe="default", ema=0.999, d_dropout=0.25)  # as the default was before issue 23
+    np.savez(path, state=np.array(json.dumps(state)))
+    resumed = resolve_run(Request({}, out=run.path))
+    assert resumed.resumed.iteration == 4 and (resumed.config.recipe, resumed.config.d_dropout) == ("default", 0.25)
+    assert resolve_run(Request({"res": 32}, out=tmp_path / "new"), lambda config: "float32").config.d_dropout == 0
+
+
 def test_a_resume_keeps_fixed_settings_applies_changeable_ones_and_refuses_conflicts(tmp_path):
     run = RunFolder(tmp_path / "run")
     _checkpoint(run, 4)
