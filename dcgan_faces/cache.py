@@ -23,6 +23,7 @@ BLOCK = 1 << 20  # bytes per checksum block
 FULL_CHECK_UP_TO = 256 << 20  # caches up to this size are verified whole when opened
 SAMPLED_BLOCKS = 8
 MARKER = ".dcgan_faces_cache"  # marks a cache folder, so that a data scan never reads it as images
+OWN_KEYS = {"source", "res"}  # what every manifest of this project holds: a .npy beside one is a cache
 
 
 class CacheError(Exception):
@@ -47,10 +48,13 @@ class CacheFiles:
         return cls.of(cache_dir, f"{readable}-{digest}", res, channels)
 
     def read_manifest(self) -> dict | None:
+        """The manifest of this project's cache; None when it is missing, damaged or not one (valid JSON of
+        another shape, a user's own file)."""
         try:
-            return json.loads(self.manifest.read_text())
+            manifest = json.loads(self.manifest.read_text())
         except (OSError, ValueError):
             return None
+        return manifest if isinstance(manifest, dict) and OWN_KEYS <= manifest.keys() else None
 
 
 def prepare_folder(cache_dir: Path) -> None:
@@ -93,7 +97,7 @@ def why_stale(files: CacheFiles, expected: dict) -> str | None:
         return "no cache yet"
     manifest = files.read_manifest()
     if manifest is None:
-        return f"its manifest {files.manifest.name} is missing or unreadable"
+        return f"its manifest {files.manifest.name} is missing or damaged"
     for key, value in expected.items():
         if manifest.get(key) != value:
             if key == "fingerprint":
@@ -235,20 +239,34 @@ def _shrink_npy(path: Path, rows: int) -> None:
 
 
 def list_caches(cache_dir: Path) -> list[dict]:
-    """Every cache in `cache_dir`: file, source, size in px, images, MiB."""
+    """Every cache in `cache_dir` (a .npy beside a manifest of this project): file, source, size in px, images, MiB.
+    Any other .npy (a user's own array) is no cache: see `strays`."""
     found = []
-    for tensor in sorted(Path(cache_dir).glob("[!.]*.npy")):  # not the temporary files of a build (.NAME.tmp-...)
-        manifest = CacheFiles(tensor, tensor.with_suffix(".json")).read_manifest() or {}
-        found.append({"file": tensor.name, "source": manifest.get("source", "?"), "res": manifest.get("res"),
-                      "images": manifest.get("images"), "mib": round(tensor.stat().st_size / 2**20, 1)})
+    for tensor in _npy_files(cache_dir):
+        manifest = CacheFiles(tensor, tensor.with_suffix(".json")).read_manifest()
+        if manifest is not None:
+            found.append({"file": tensor.name, "source": manifest["source"], "res": manifest["res"],
+                          "images": manifest.get("images"), "mib": round(tensor.stat().st_size / 2**20, 1)})
     return found
 
 
+def strays(cache_dir: Path) -> list[str]:
+    """The .npy files in `cache_dir` without a manifest of this project: never listed, checked or removed as caches."""
+    listed = {entry["file"] for entry in list_caches(cache_dir)}
+    return [tensor.name for tensor in _npy_files(cache_dir) if tensor.name not in listed]
+
+
+def _npy_files(cache_dir: Path) -> list[Path]:
+    return sorted(Path(cache_dir).glob("[!.]*.npy"))  # not the temporary files of a build (.NAME.tmp-...)
+
+
 def remove(cache_dir: Path, which: str) -> list[Path]:
-    """Delete the caches whose file name or source is `which`; returns the files removed."""
+    """Delete the caches whose file name or source is `which` (a source folder also as a relative path); returns
+    the files removed. Only caches: a file without this project's manifest is never touched."""
+    named = {which, str(Path(which).expanduser().resolve())}
     removed = []
     for entry in list_caches(cache_dir):
-        if which in (entry["file"], Path(entry["file"]).stem, entry["source"]):
+        if named & {entry["file"], Path(entry["file"]).stem, entry["source"]}:
             for path in (Path(cache_dir) / entry["file"], (Path(cache_dir) / entry["file"]).with_suffix(".json")):
                 if path.exists():
                     path.unlink()

@@ -12,9 +12,12 @@ from pathlib import Path
 from dcgan_faces import cache, sources
 from dcgan_faces.atomic import remove_stale
 from dcgan_faces.cli_types import Parser, non_negative_int
-from dcgan_faces.config import resolution
+from dcgan_faces.config import TrainConfig, resolution
 from dcgan_faces.data import DataError, open_dataset
 from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
+from dcgan_faces.resolve import SetupError, own_image_size
+
+DEFAULT_RES = TrainConfig.res  # train's default
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -22,7 +25,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--data", help="folder of face images (default ./face_images, else the built-in demo faces)")
     source.add_argument("--gdrive", metavar="ID_OR_URL", help="Google Drive file id, share URL or folder URL")
-    p.add_argument("--res", type=resolution, default=64, help="image size in px (default 64)")
+    p.add_argument("--res", type=resolution,
+                   help=f"image size in px (default: an array's own size, else {DEFAULT_RES})")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"), help="default data_cache/")
     p.add_argument("--min-size", type=non_negative_int, default=0,
                    help="skip images whose short side is below this (default 0: upscale them)")
@@ -46,8 +50,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         with sigterm_unwinds():  # a temporary file is removed on the way out
             source = sources.parse(args.data, args.gdrive)
-            dataset = open_dataset(source, args.cache_dir, args.res, min_size=args.min_size)
-    except DataError as error:
+            dataset = open_dataset(source, args.cache_dir, cache_size(source, args.res), min_size=args.min_size)
+    except (DataError, SetupError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt) as stop:
@@ -59,6 +63,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return 0
 
 
+def cache_size(source: sources.Source, res: int | None) -> int:
+    """--res, else an array's own size (the size `train` uses for it), else DEFAULT_RES."""
+    if res is not None:
+        return res
+    own = own_image_size(source)
+    if own:
+        print(f"{source.key}: cached at its own {own}×{own} px, the size train uses for it (--res for another)")
+    return own or DEFAULT_RES
+
+
 def list_caches(cache_dir: Path) -> int:
     """Print the caches; what killed builds left half-written is removed first (it is no cache)."""
     remove_stale(Path(cache_dir))
@@ -68,7 +82,13 @@ def list_caches(cache_dir: Path) -> int:
     for entry in found:
         print(f"{entry['file']}  {entry['res']} px  {entry['images']} images  {entry['mib']:,.1f} MiB  "
               f"from {entry['source']}")
+    say_strays(cache_dir)
     return 0
+
+
+def say_strays(cache_dir: Path) -> None:
+    if strays := cache.strays(cache_dir):
+        print(f"not caches (no manifest of dcgan_faces beside them), left alone: {', '.join(strays)}")
 
 
 def remove(cache_dir: Path, which: str) -> int:
@@ -88,6 +108,7 @@ def verify(cache_dir: Path) -> int:
         problem = cache.verify(cache.CacheFiles(tensor, tensor.with_suffix(".json")))
         damaged += problem is not None
         print(f"{entry['file']}: {problem or 'intact'}")
+    say_strays(cache_dir)
     return 1 if damaged else 0
 
 

@@ -119,6 +119,7 @@ def resolve_run(request: Request, choose_precision: Callable[[TrainConfig], str]
                     if name in given and given[name] != getattr(saved, name)})
     config = dataclasses.replace(saved, **{name: new for name, (_, new) in changes.items()})
     if source.key is None:
+        refuse_another_default(source, config.data, run)
         source = recorded_source(config.data)
     return Plan(config, run, source, resumed, changes, epochs=request.epochs, damaged=damaged, run_id=run_id)
 
@@ -131,17 +132,24 @@ def new_config(settings: dict, choose_precision: Callable[[TrainConfig], str]) -
 
 def new_run_settings(given: dict, source: Source) -> dict:
     """Settings of a new run: the --recipe's and an array's own size, overridden by the user's flags."""
+    res = own_image_size(source, "res" in given)
+    return recipe_settings({"res": res, **given} if res else given)
+
+
+def own_image_size(source: Source, res_given: bool = False) -> int | None:
+    """The images' own size when known before decoding (an array's), which a new run (and prepare) uses unless
+    --res is given; SetupError when the array is unreadable, or of a size the generator cannot make and no --res."""
     try:
         res = source.image_size()
     except DataError as error:
         raise SetupError(str(error)) from None
-    if res and "res" not in given:
+    if res and not res_given:
         try:
             upsampling_plan(res)
         except ValueError:
-            raise SetupError(f"--data {given['data']} holds {res}×{res} images, a size the generator cannot make; "
+            raise SetupError(f"--data {source.key} holds {res}×{res} images, a size the generator cannot make; "
                              "pass --res with a multiple of 4 from 16 (e.g. 32) and they are resized") from None
-    return recipe_settings({"res": res, **given} if res else given)
+    return res
 
 
 def refuse_conflicts(saved: TrainConfig, given: dict, resume_flag: bool, source: str) -> None:
@@ -250,6 +258,21 @@ def moved_data(saved: TrainConfig, new: Source, resumed: Resumed, run: RunFolder
                          f"{resumed.path}: {'they are not the same images' if recorded else 'it is another path'}; "
                          "drop the flag, pick another --out, or pass --fresh")
     return new.key
+
+
+def refuse_another_default(source: Source, recorded: str | None, run: RunFolder) -> None:
+    """No --data, and the run trained on what that meant then (the demo faces, ./face_images) but it now means
+    other images: resuming on the old ones, or on the new, would both surprise."""
+    now = source.replaces(recorded)
+    if now is None:
+        return
+    raise SetupError(f"{run.path} holds a run on {described(recorded)}, but with no --data the data is now "
+                     f"{described(now.key)}; pass --data {recorded} to resume that run, or --fresh (the run is moved "
+                     f"aside) or another --out to start one on {described(now.key)}")
+
+
+def described(key: str | None) -> str:
+    return "the built-in demo faces" if key == "demo" else str(key)
 
 
 def recorded_source(data: str | None) -> Source:

@@ -79,6 +79,11 @@ class Source:
         """For a resumed run: None while the images are where it recorded them; else one line saying what to do."""
         return None
 
+    def replaces(self, recorded: str | None) -> Source | None:
+        """For a run resumed with nothing named (key None): the source that now stands where the run's recorded
+        data did, when resuming on that data would surprise; None when it would not."""
+        return None
+
     def image_size(self) -> int | None:
         """The images' own size when known before decoding (an array), so that a new run trains at it."""
         return None

@@ -11,7 +11,7 @@ from PIL import Image
 
 from dcgan_faces.cache import CacheFiles
 from dcgan_faces.sources.base import CacheSettings, Log, Scan, Source
-from dcgan_faces.sources.folder import ImageFolder, find_images
+from dcgan_faces.sources.folder import ImageFolder, holds_images
 
 DEMO_IMAGES = 2_000
 DEFAULT_DATA_DIR = Path("face_images")
@@ -47,12 +47,31 @@ class DemoFaces(Source):
 
 
 class DefaultData(Source):
-    """No --data given: ./face_images when it holds images, else the demo faces (a new run's folder: runs/demo_RES)."""
+    """No --data given: ./face_images when it holds images, else the demo faces; a new run's folder is named after
+    the one used (runs/face_images_RES, runs/demo_RES)."""
 
-    run_name = "demo"
+    @staticmethod
+    def chosen(exclude: Iterable[Path] = ()) -> Source:
+        """What no --data means now."""
+        return ImageFolder(DEFAULT_DATA_DIR) if holds_images(DEFAULT_DATA_DIR, exclude) else DemoFaces()
+
+    @property
+    def run_name(self) -> str:
+        return self.chosen().run_name
 
     def scan(self, wanted: CacheSettings, log: Log = print, exclude: Iterable[Path] = ()) -> Scan:
-        if DEFAULT_DATA_DIR.is_dir() and find_images(DEFAULT_DATA_DIR, exclude):
-            return ImageFolder(DEFAULT_DATA_DIR).scan(wanted, log, exclude)
-        log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
-        return DemoFaces().scan(wanted, log, exclude)
+        source = self.chosen(exclude)
+        if isinstance(source, DemoFaces):
+            log("no --data given: training on the built-in demo faces. For real faces: --data /path/to/photos")
+        else:
+            log(f"no --data given: training on the images in ./{DEFAULT_DATA_DIR}")
+        return source.scan(wanted, log, exclude)
+
+    def replaces(self, recorded: str | None) -> Source | None:
+        """For a run resumed with no --data: what no --data means now, when the run trained on what it meant then
+        (the demo faces or a face_images folder) and that is now other images; None when resuming on them is
+        what the same command did before."""
+        now = self.chosen()
+        meant_then = recorded == DemoFaces.key or (recorded is not None
+                                                   and Path(recorded).name == DEFAULT_DATA_DIR.name)
+        return now if meant_then and now.key != recorded else None

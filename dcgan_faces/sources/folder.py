@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ class ImageFolder(PathSource):
         return cls(text)  # any --data that no other kind claims
 
     def scan(self, wanted: CacheSettings, log: Log = print, exclude: Iterable[Path] = ()) -> Scan:
-        files = image_files(self.path, exclude=(*exclude, wanted.cache_dir))
+        files = image_files(self.path, exclude=(*exclude, wanted.cache_dir), log=log)
         fingerprint, listing = identify(self.path, files)
         return Scan(self.key, f"folder {shown(self.path)} ({len(files):,} image files)",
                     wanted.files(shown(self.path), self.path.name), wanted.expected(shown(self.path), fingerprint),
@@ -35,40 +35,67 @@ class ImageFolder(PathSource):
                     fingerprint["fingerprint"], listing, len(files))
 
 
-def image_files(folder: Path, flag: str = "--data", exclude: Iterable[Path] = ()) -> list[Path]:
+def image_files(folder: Path, flag: str = "--data", exclude: Iterable[Path] = (), log: Log | None = None) -> list[Path]:
     """The image files in or below `folder`; DataError naming `flag` when it is no folder or holds none."""
     if folder.is_file():
         raise DataError(f"{flag} {shown(folder)} is a file, not a folder: give the folder that holds the images "
                         "(or a .npy/.npz array of them)")
     if not folder.is_dir():
         raise DataError(f"{flag} {shown(folder)}: no such folder; give a folder of face images")
-    files = find_images(folder, exclude)
+    files = find_images(folder, exclude, log)
     if not files:
         raise DataError(f"{flag} {shown(folder)}: no image files (jpg, jpeg, png, bmp, webp, gif) in or below it")
     return files
 
 
-def find_images(folder: Path, exclude: Iterable[Path] = ()) -> list[Path]:
+def find_images(folder: Path, exclude: Iterable[Path] = (), log: Log | None = None) -> list[Path]:
     """Image files under `folder`, recursively, in a stable order: known suffixes, and files with none.
     Skipped: hidden files; FIFOs, sockets and devices (opening one would hang); folders in `exclude`; this
     project's run folders and caches, which may sit inside the data folder (`cd photos; ... --data .`).
-    Symlinked folders are not followed (no loops); a broken link is kept, to be counted as unreadable."""
+    Symlinked folders are followed, each real folder read once: a link back to one already read (a loop, or a
+    second link to it) is skipped and `log` says so. A broken link is kept, to be counted as unreadable."""
+    return list(_walk_images(Path(folder), exclude, log))
+
+
+def holds_images(folder: Path, exclude: Iterable[Path] = ()) -> bool:
+    """Whether `folder` is a folder with an image file in or below it; stops at the first one."""
+    return folder.is_dir() and next(_walk_images(folder, exclude), None) is not None
+
+
+def _walk_images(folder: Path, exclude: Iterable[Path], log: Log | None = None) -> Iterator[Path]:
     excluded = {Path(p).resolve() for p in exclude}
-    found, folders = [], [Path(folder)]
+    read, folders, looped = {folder.resolve()}, [folder], []
     while folders:
         with os.scandir(folders.pop()) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
         subfolders = []
         for entry in entries:
             path = Path(entry.path)
-            if entry.is_dir(follow_symlinks=False):
-                if not (path.resolve() in excluded or is_run_folder(path) or (path / cache.MARKER).exists()):
-                    subfolders.append(path)
+            if _is_folder(entry):
+                real = path.resolve()
+                if real in excluded or is_run_folder(path) or (path / cache.MARKER).exists():
+                    continue
+                if real in read:
+                    looped.append((path, real))
+                    continue
+                read.add(real)
+                subfolders.append(path)
             elif not entry.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES | {""} \
                     and _regular_or_broken(entry):
-                found.append(path)
+                yield path
         folders.extend(reversed(subfolders))  # depth first, in name order
-    return found
+    if looped and log is not None:
+        link, real = looped[0]
+        log(f"skipped {len(looped)} linked folder(s) that lead to a folder already read (a loop, or a second link "
+            f"to it), e.g. {shown(link)} → {shown(real)}")
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """A folder, or a link to one; not a broken link or a link loop."""
+    try:
+        return entry.is_dir()
+    except OSError:  # a link loop
+        return False
 
 
 def _regular_or_broken(entry: os.DirEntry) -> bool:

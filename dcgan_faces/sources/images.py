@@ -4,9 +4,12 @@ every core for a large folder, an unusable file skipped and counted by reason.""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 import threading
+import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -23,6 +26,8 @@ from dcgan_faces.sources.base import CacheSettings, DataError, Fill, Log, shown
 
 SERIAL_BELOW = 256  # folders smaller than this are decoded in-process: a pool costs more than it saves
 SKIPPED_NAMED = 5
+PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal sent to this process when its parent dies
+PARENT_POLL_S = 0.5  # elsewhere a worker looks for its parent this often
 
 
 class SkippedImage(Exception):
@@ -90,13 +95,35 @@ def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Itera
         yield from map(_decode, jobs)
         return
     # spawn: the parent may already run TensorFlow's threads, which a forked child must not inherit
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))  # its workers start with the first job
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),  # its workers start with the first job
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
     try:
         with _signals_held():
             results = pool.map(_decode, jobs, chunksize=32)
         yield from results
     finally:  # on an interrupt, drop the queued work instead of decoding it all first
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: the worker ends when the process that started it dies. A SIGKILLed parent cannot stop
+    its workers, and they would wait for work forever (the queue they read is never closed)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0:
+                if os.getppid() != parent:  # it died before the prctl
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):  # no libc to load, or no prctl in it: watch instead
+            pass
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch parent", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 @contextlib.contextmanager
