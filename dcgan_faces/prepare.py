@@ -94,8 +94,10 @@ def say_strays(cache_dir: Path) -> None:
 def remove(cache_dir: Path, which: str) -> int:
     removed = cache.remove(cache_dir, which)
     if not removed:
-        print(f"error: --remove {which}: no cache in {cache_dir} has that file name or source (see --list)",
-              file=sys.stderr)
+        stray = which in {name for found in cache.strays(cache_dir) for name in (found, Path(found).stem)}
+        why = "is no cache (no manifest of dcgan_faces beside it), so it is left alone" if stray else \
+            "no cache there has that file name or source (see --list)"
+        print(f"error: --remove {which} in {cache_dir}: {why}", file=sys.stderr)
         return 2
     print("removed " + ", ".join(str(path) for path in removed))
     return 0

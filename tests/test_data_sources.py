@@ -112,8 +112,11 @@ def test_remove_never_deletes_a_file_that_is_no_cache(tmp_path, monkeypatch, cap
     assert prepare.main(["--remove", "faces", "--cache-dir", "."]) == 0
     assert (tmp_path / "faces.npy").exists(), "the user's own array is kept"
     assert not cache_file.exists() and not cache_file.with_suffix(".json").exists(), "the cache of ./faces is gone"
+    capsys.readouterr()
     assert prepare.main(["--remove", "faces.npy", "--cache-dir", "."]) == 2
     assert (tmp_path / "faces.npy").exists()
+    assert capsys.readouterr().err == ("error: --remove faces.npy in .: is no cache (no manifest of dcgan_faces beside "
+                                       "it), so it is left alone\n")
 
 
 def test_list_and_verify_take_only_files_with_a_manifest_for_caches(tmp_path, monkeypatch, capsys):
