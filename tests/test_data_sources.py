@@ -38,7 +38,7 @@ def test_a_link_back_to_a_folder_already_read_is_skipped_and_said_in_one_line(tm
     said = []
     found = find_images(photos, log=said.append)
     assert len(found) == len(set(found)) == 8
-    assert len(said) == 1 and said[0].startswith("skipped 2 linked folder(s) that lead to a folder already read")
+    assert len(said) == 1 and said[0].startswith("skipped 2 folder(s) reached a second time through a linked folder")
 
 
 def test_no_data_means_face_images_once_it_holds_images_and_the_run_folder_is_named_after_it(tmp_path, monkeypatch):

@@ -52,8 +52,8 @@ def find_images(folder: Path, exclude: Iterable[Path] = (), log: Log | None = No
     """Image files under `folder`, recursively, in a stable order: known suffixes, and files with none.
     Skipped: hidden files; FIFOs, sockets and devices (opening one would hang); folders in `exclude`; this
     project's run folders and caches, which may sit inside the data folder (`cd photos; ... --data .`).
-    Symlinked folders are followed, each real folder read once: a link back to one already read (a loop, or a
-    second link to it) is skipped and `log` says so. A broken link is kept, to be counted as unreadable."""
+    Symlinked folders are followed, each real folder read once: one reached again (a link back up, a second link
+    to it) is skipped and `log` says so. A broken link is kept, to be counted as unreadable."""
     return list(_walk_images(Path(folder), exclude, log))
 
 
@@ -86,8 +86,8 @@ def _walk_images(folder: Path, exclude: Iterable[Path], log: Log | None = None) 
         folders.extend(reversed(subfolders))  # depth first, in name order
     if looped and log is not None:
         link, real = looped[0]
-        log(f"skipped {len(looped)} linked folder(s) that lead to a folder already read (a loop, or a second link "
-            f"to it), e.g. {shown(link)} → {shown(real)}")
+        log(f"skipped {len(looped)} folder(s) reached a second time through a linked folder (a loop, or two ways "
+            f"to one folder): their images are read once, e.g. {shown(link)} → {shown(real)}")
 
 
 def _is_folder(entry: os.DirEntry) -> bool:
