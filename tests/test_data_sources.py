@@ -147,8 +147,11 @@ def test_a_manifest_that_is_json_but_no_object_is_a_damaged_one(tmp_path, capsys
 
 
 KILLED_BUILD = """
-import sys, time
+import os, sys, time
 from dcgan_faces.sources import images
+
+if __name__ != "__main__" and os.environ.get("WORKER_PLATFORM"):  # the workers watch as on another system
+    sys.platform = os.environ["WORKER_PLATFORM"]
 
 _load = images.load_image
 
@@ -186,11 +189,12 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_the_decoding_workers_of_a_killed_cache_build_end_with_it(tmp_path):
+@pytest.mark.parametrize("platform", ["", "darwin"])
+def test_the_decoding_workers_of_a_killed_cache_build_end_with_it(platform, tmp_path):
     faces = draw_faces(tmp_path / "faces", count=60)
     script = tmp_path / "build.py"
     script.write_text(KILLED_BUILD)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKER_PLATFORM": platform}
     process = subprocess.Popen([sys.executable, str(script), str(faces), str(tmp_path / "cache")], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

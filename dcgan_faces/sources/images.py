@@ -107,7 +107,8 @@ def _decoded(files: list[Path], res: int, channels: int, min_size: int) -> Itera
 
 def _exit_with_parent(parent: int) -> None:
     """Pool initializer: the worker ends when the process that started it dies. A SIGKILLed parent cannot stop
-    its workers, and they would wait for work forever (the queue they read is never closed)."""
+    its workers, and they would wait for work forever (the queue they read is never closed). Linux's signal comes
+    when the thread that started the worker ends: the one that submits the work and reads it all back."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
