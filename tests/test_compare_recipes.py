@@ -1,4 +1,4 @@
-"""scripts/compare_recipes.py judges candidates on held-out faces, at budgets counted in the notebook loop's
+"""experiments/compare_recipes.py judges candidates on held-out faces, at budgets counted in the notebook loop's
 time, one result file per (candidate, seed) that a second run skips."""
 
 import json
@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import draw_faces
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "experiments"))
 
 import compare_recipes  # noqa: E402
 

@@ -1,15 +1,15 @@
 """Which recipe gives the best faces for the same wall-clock time? Trains candidates, judges them on faces
 none of them trained on, prints JSON.
 
-    PYTHONPATH=. python scripts/compare_recipes.py speed --res 32      # every candidate's speed vs the notebook loop
-    PYTHONPATH=. python scripts/compare_recipes.py train --res 32 --candidates notebook default --seeds 0 1
-    PYTHONPATH=. python scripts/compare_recipes.py report --res 32     # the table and side-by-side grids
+    PYTHONPATH=. python experiments/compare_recipes.py speed --res 32   # each candidate's speed vs the notebook loop
+    PYTHONPATH=. python experiments/compare_recipes.py train --res 32 --candidates notebook default --seeds 0 1
+    PYTHONPATH=. python experiments/compare_recipes.py report --res 32     # the table and side-by-side grids
 
 Data: ../shared/data/faces/celeba_6k, split by file name: the last --holdout files (default 1,000: 005001.jpg
 to 006000.jpg) are held out; every candidate trains on the rest, and is judged against the held-out faces
 only. The floor beside every figure is the real training faces measured the same way against them.
 
-Budgets, counted in the course notebook's own loop (scripts/benchmark.py's NotebookLoop: stock layers,
+Budgets, counted in the course notebook's own loop (experiments/benchmark.py's NotebookLoop: stock layers,
 generator.predict, float64 data), the way a person running the notebook would spend their time:
 - equal iterations: --iterations steps (default 2,000 at 32 px, 1,000 at larger sizes); for the notebook
   recipe that is what the notebook itself trains in the time;
@@ -22,7 +22,7 @@ from fixed latents, scored by SWD against the held-out faces and the Haar face h
 The face rate is read again over the first --face-images latents (default 10,000; the floor: up to as many
 real training faces), as `more_faces`: of 1,000 faces, chance alone moves it by about ±0.006, as much as the
 seed spreads it is compared by.
-Results go to --out (default docs/recipes/heldout-<res>px/): speed.json, results/<candidate>-seed<N>.json
+Results go to --out (default experiments/recipes/heldout-<res>px/): speed.json, results/<candidate>-seed<N>.json
 (written atomically as each run finishes), grids/*.png. A finished (candidate, seed) is skipped when run
 again: a long comparison is resumed, one run at a time, across sessions. Candidates given together that
 differ only in their moving average of G (--ema, --ema-ramp) train as one run, each judged from its own
@@ -184,9 +184,9 @@ def base_iterations(args) -> int:
 # ------------------------------------------------------------------------------------------------ speed
 
 def benchmark():
-    """scripts/benchmark.py, for its port of the notebook's loop and its interleaved timing."""
-    if str(REPO / "scripts") not in sys.path:
-        sys.path.insert(0, str(REPO / "scripts"))
+    """experiments/benchmark.py, for its port of the notebook's loop and its interleaved timing."""
+    if str(REPO / "experiments") not in sys.path:
+        sys.path.insert(0, str(REPO / "experiments"))
     import benchmark
 
     return benchmark
@@ -533,7 +533,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=DEFAULT_FACES)
     p.add_argument("--holdout", type=int, default=1000, help="files held out for judging, the last by name")
     p.add_argument("--cache-dir", type=Path, default=REPO / "data_cache" / "recipes")
-    p.add_argument("--out", type=Path, help="default docs/recipes/heldout-<res>px")
+    p.add_argument("--out", type=Path, help="default experiments/recipes/heldout-<res>px")
     p.add_argument("--eval-images", type=int, default=1000)
     p.add_argument("--face-images", type=int, default=10000,
                    help="the face rate also over this many faces (the first --eval-images of them as judged above)")
@@ -547,7 +547,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.action != "report" and not args.data.is_dir():
         raise SystemExit(f"--data {args.data}: no such folder (the benchmark faces live in ../shared/data/faces)")
-    args.out = args.out or REPO / "docs" / "recipes" / f"heldout-{args.res}px"
+    args.out = args.out or REPO / "experiments" / "recipes" / f"heldout-{args.res}px"
     args.out.mkdir(parents=True, exist_ok=True)
     set_threads(args.threads)
     if args.action != "report":
