@@ -20,7 +20,7 @@ CHANGEABLE = "changeable"  # length, schedules, safety nets: a resume applies th
 MIN_START = 4  # smallest square the generator grows from
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's operations (augment.py)
 RECIPES: dict[str, dict] = {  # --recipe: a new run's settings before the user's own flags
-    # the notebook's models and loop, with faces from a moving average and no dropout in D (docs/recipes.md)
+    # the notebook's models and loop, with faces from a moving average and no dropout in D (docs/results.md)
     "default": {"ema": 0.999, "d_dropout": 0.0},
     "notebook": {},  # the field defaults
 }
@@ -88,7 +88,7 @@ class TrainConfig:
     recipe: str = setting("notebook", FIXED, "the settings a new run starts from: default (the default: the "
                           "notebook's models and loop, faces from a moving average of G, no dropout in D: --ema 0.999 "
                           "--d-dropout 0) or notebook "
-                          "(the course notebook's exactly). Flags given override the recipe's; docs/recipes.md "
+                          "(the course notebook's exactly). Flags given override the recipe's; docs/results.md "
                           "compares them",
                           choices=tuple(RECIPES))
     res: int = setting(64, FIXED, "image size in px: any multiple of 4 from 16", type=resolution)

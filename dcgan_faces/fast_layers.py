@@ -1,7 +1,7 @@
 """Exact, faster formulations of the notebook models' layers: the same weights, the same function.
 
 On a CPU the notebook's models spend most of their time in kernels that do more work than the function
-needs, or do it in a badly blocked way (measured in scripts/benchmark.py):
+needs, or do it in a badly blocked way (measured in experiments/benchmark.py):
 - `UpsampleConv2D`: nearest ×2 upsampling followed by a 3×3 convolution is one stride-2 transposed
   convolution with a folded 4×4 kernel: 4 multiply-adds per output value and input channel instead of 9. The
   forward pass runs it as four 2×2 convolutions of the input, one per output phase, interleaved; the

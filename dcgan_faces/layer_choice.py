@@ -2,7 +2,7 @@
 
 The exact layers of fast_layers.py and Keras's stock layers compute the same function with the same weights
 (a checkpoint of either resumes into the other), so choosing between them by speed costs no quality. On a
-CPU the fast form was measured 1.9× faster (scripts/benchmark.py) and `auto` takes it. On a GPU or TPU the
+CPU the fast form was measured 1.9× faster (experiments/benchmark.py) and `auto` takes it. On a GPU or TPU the
 choice was never measured, so there `auto` times a few iterations of each form at start-up, on models built
 for the probe and thrown away, and keeps the faster. DCGAN_FACES_PROBE_LAYERS=1 forces the probe on a CPU.
 """

@@ -2,7 +2,7 @@
 
 On a GPU that is mixed_float16. On a CPU with bfloat16 instructions (AVX-512 BF16 or AMX) it is
 mixed_bfloat16: there it trains about 1.3× as many iterations per hour, and at equal wall-clock time its
-faces were better, judged on held-out faces (docs/precision.md). Every other CPU trains float32: without
+faces were better, judged on held-out faces (docs/performance.md). Every other CPU trains float32: without
 those instructions bfloat16 is emulated and several times slower.
 """
 
@@ -36,8 +36,8 @@ def choose(config, cpuinfo: Path = CPUINFO) -> Choice:
     flags = sorted(cpu_flags(cpuinfo) & BFLOAT16_FLAGS)
     if flags:
         return Choice("mixed_bfloat16", f"a CPU with {', '.join(flags)}: more faces per hour than float32, "
-                                        "see docs/precision.md; --precision float32 for the notebook's arithmetic")
-    return Choice("float32", "a CPU without bfloat16 instructions, where bfloat16 is slower, see docs/precision.md")
+                                        "see docs/performance.md; --precision float32 for the notebook's arithmetic")
+    return Choice("float32", "a CPU without bfloat16 instructions, where bfloat16 is slower, see docs/performance.md")
 
 
 def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:

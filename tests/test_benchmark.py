@@ -1,4 +1,4 @@
-"""scripts/benchmark.py starts anywhere: on a machine without a GPU its GPU section says why it was skipped;
+"""experiments/benchmark.py starts anywhere: on a machine without a GPU its GPU section says why it was skipped;
 its FLOP count reads the models through public Keras."""
 
 import json
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_without_a_gpu_the_gpu_section_is_skipped_and_says_why():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, str(ROOT / "scripts/benchmark.py"), "--skip-train", "--skip-prep"],
+    done = subprocess.run([sys.executable, str(ROOT / "experiments/benchmark.py"), "--skip-train", "--skip-prep"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
@@ -29,7 +29,7 @@ def test_the_gpu_sections_contestants_build_train_and_are_timed(monkeypatch):
     """What a GPU runs, here on the CPU at 16 px and for one precision: every layer form × jit_compile setting."""
     import argparse
 
-    sys.path.insert(0, str(ROOT / "scripts"))
+    sys.path.insert(0, str(ROOT / "experiments"))
     import benchmark
 
     monkeypatch.setattr(benchmark, "GPU_PRECISIONS", ("mixed_float16",))
@@ -47,7 +47,7 @@ def test_the_flop_count_of_each_model_and_of_a_model_nested_in_another():
     """The figures at 16 px are those of the count before it read public Keras only (Model.layers)."""
     import keras
 
-    sys.path.insert(0, str(ROOT / "scripts"))
+    sys.path.insert(0, str(ROOT / "experiments"))
     import benchmark
 
     from dcgan_faces.models import build_discriminator, build_generator

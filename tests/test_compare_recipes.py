@@ -1,4 +1,4 @@
-"""scripts/compare_recipes.py judges candidates on held-out faces, at budgets counted in the notebook loop's
+"""experiments/compare_recipes.py judges candidates on held-out faces, at budgets counted in the notebook loop's
 time, one result file per (candidate, seed) that a second run skips."""
 
 import json
@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import draw_faces
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "experiments"))
 
 import compare_recipes  # noqa: E402
 
@@ -48,7 +48,8 @@ def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_run
     pytest.importorskip("cv2")
     faces = draw_faces(tmp_path / "faces", count=44, size=24)
     common = ["--res", "16", "--data", str(faces), "--holdout", "8", "--cache-dir", str(tmp_path / "cache"),
-              "--out", str(tmp_path / "out"), "--candidates", "notebook", "default", "--seeds", "0"]
+              "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"), "--candidates", "notebook", "default",
+              "--seeds", "0"]
     compare_recipes.main(["speed", *common, "--rounds", "2"])
     speed = json.loads((tmp_path / "out/speed.json").read_text())
     assert set(speed["ratio_to_notebook_loop"]) == {"notebook loop", "notebook", "default"}
@@ -62,6 +63,17 @@ def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_run
                                                                            "equal_time": equal_time}
     assert result["judged_on"].startswith("trained on the first 36 files") and result["eval_images"] == 8
     assert (tmp_path / "out/grids/default-seed0-equal_time.png").is_file()
+    run = Path(result["run"])  # a user's run folder: the trainer's own command finds it finished
+    from dcgan_faces import train
+    from dcgan_faces.config import TrainConfig
+
+    assert TrainConfig.load(run / "config.json").d_dropout == 0.25 and (run / "generator.keras").is_file()
+    [images] = (tmp_path / "cache").glob("faces-train-16px-????????.npy")  # the training split, held-out faces left out
+    assert len(np.load(images)) == 36
+    flags = [*compare_recipes.candidate_flags("default", 0, 16), "--data", str(images), "--cache-dir",
+             str(tmp_path / "cache"), "--out", str(run), "--steps", str(equal_time)]
+    assert train.main(flags) == 0
+    assert "already" in capsys.readouterr().out
     floor = json.loads((tmp_path / "out/floor.json").read_text())
     assert floor["images"] == 8 and floor["swd"] > 0 and floor["more_faces"]["images"] == 12
 
@@ -80,31 +92,17 @@ def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_run
     assert (tmp_path / "out/equal_time.png").is_file()
 
 
-@pytest.mark.slow
-def test_candidates_that_differ_only_in_their_average_share_one_run_and_score_as_if_trained_alone(tmp_path):
-    pytest.importorskip("cv2")
-    faces = draw_faces(tmp_path / "faces", count=44, size=24)
-    common = ["--res", "16", "--data", str(faces), "--holdout", "8", "--cache-dir", str(tmp_path / "cache"),
-              "--seeds", "0", "--iterations", "3", "--eval-images", "8", "--face-images", "12"]
-    for out in ("shared", "alone"):
-        (tmp_path / out).mkdir()
-        (tmp_path / out / "speed.json").write_text(json.dumps({"ratio_to_notebook_loop": {"default": 1.4}}))
-    compare_recipes.main(["train", *common, "--out", str(tmp_path / "shared"),
-                          "--candidates", "default", "default+ramp3", "default+lr2e-4"])
-    compare_recipes.main(["train", *common, "--out", str(tmp_path / "alone"), "--candidates", "default+ramp3"])
+def test_every_candidate_trains_through_the_trainers_own_flags_with_its_own_settings():
+    import dataclasses
 
-    def result(out, name):
-        return json.loads((tmp_path / out / "results" / f"{name}-seed0.json").read_text())
+    from dcgan_faces import train
+    from dcgan_faces.config import TrainConfig, recipe_settings
 
-    shared, alone = result("shared", "default+ramp3"), result("alone", "default+ramp3")
-    assert shared["trained_with"] == ["default", "default+ramp3"] and "trained_with" not in alone
-    assert "trained_with" not in result("shared", "default+lr2e-4")  # another learning rate: its own run
-    for budget in ("equal_iterations", "equal_time"):
-        assert {k: shared["budgets"][budget][k] for k in ("iterations", "swd", "face_rate", "more_faces")} == \
-            {k: alone["budgets"][budget][k] for k in ("iterations", "swd", "face_rate", "more_faces")}
-        grid = f"grids/default+ramp3-seed0-{budget}.png"
-        assert (tmp_path / "shared" / grid).read_bytes() == (tmp_path / "alone" / grid).read_bytes()
-    assert result("shared", "default")["budgets"]["equal_time"]["swd"] != shared["budgets"]["equal_time"]["swd"]
+    for name in compare_recipes.CANDIDATES:
+        args = train.parser().parse_args(compare_recipes.candidate_flags(name, 3, 48))
+        parsed = TrainConfig(**recipe_settings(train.given_settings(args)))
+        wanted = compare_recipes.candidate_config(name, 3, 48, "")
+        assert parsed == dataclasses.replace(wanted, data=parsed.data), name
 
 
 def test_the_face_rate_of_more_faces_extends_the_judged_faces_which_stay_as_they_were(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""scripts/profile_step.py splits an iteration's wall time into its parts and reads the op types of a trace."""
+"""experiments/profile_step.py splits an iteration's wall time into its parts and reads the op types of a trace."""
 
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "experiments"))
 
 import profile_step  # noqa: E402
 

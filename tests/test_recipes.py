@@ -159,7 +159,7 @@ def test_auto_precision_is_bfloat16_only_on_a_cpu_with_bfloat16_instructions(mon
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # a CPU-only machine
     for cpuinfo in (plain, unreadable):
         chosen = precision.choose(config, cpuinfo)
-        assert chosen.policy == "float32" and "docs/precision.md" in chosen.describe(), cpuinfo
+        assert chosen.policy == "float32" and "docs/performance.md" in chosen.describe(), cpuinfo
     for cpuinfo, flag in ((bf16, "avx512_bf16"), (amx, "amx_bf16")):
         chosen = precision.choose(config, cpuinfo)
         assert chosen.policy == "mixed_bfloat16" and flag in chosen.describe(), cpuinfo

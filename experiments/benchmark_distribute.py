@@ -1,6 +1,6 @@
 """Throughput of the training loop on 1 vs 2 logical CPU devices (MirroredStrategy), one fresh process each.
 
-    PYTHONPATH=. python scripts/benchmark_distribute.py [--res 32] [--batch-size 8] [--steps 10] [--warmup 3]
+    PYTHONPATH=. python experiments/benchmark_distribute.py [--res 32] [--batch-size 8] [--steps 10] [--warmup 3]
 
 --batch-size is per replica, so the 2-device run trains on a global batch twice as large. Prints one JSON
 object. On a CPU-only machine both "devices" share the same cores: expect no speed-up; the figures show

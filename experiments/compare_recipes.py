@@ -1,15 +1,15 @@
 """Which recipe gives the best faces for the same wall-clock time? Trains candidates, judges them on faces
 none of them trained on, prints JSON.
 
-    PYTHONPATH=. python scripts/compare_recipes.py speed --res 32      # every candidate's speed vs the notebook loop
-    PYTHONPATH=. python scripts/compare_recipes.py train --res 32 --candidates notebook default --seeds 0 1
-    PYTHONPATH=. python scripts/compare_recipes.py report --res 32     # the table and side-by-side grids
+    PYTHONPATH=. python experiments/compare_recipes.py speed --res 32   # each candidate's speed vs the notebook loop
+    PYTHONPATH=. python experiments/compare_recipes.py train --res 32 --candidates notebook default --seeds 0 1
+    PYTHONPATH=. python experiments/compare_recipes.py report --res 32     # the table and side-by-side grids
 
 Data: ../shared/data/faces/celeba_6k, split by file name: the last --holdout files (default 1,000: 005001.jpg
 to 006000.jpg) are held out; every candidate trains on the rest, and is judged against the held-out faces
 only. The floor beside every figure is the real training faces measured the same way against them.
 
-Budgets, counted in the course notebook's own loop (scripts/benchmark.py's NotebookLoop: stock layers,
+Budgets, counted in the course notebook's own loop (experiments/benchmark.py's NotebookLoop: stock layers,
 generator.predict, float64 data), the way a person running the notebook would spend their time:
 - equal iterations: --iterations steps (default 2,000 at 32 px, 1,000 at larger sizes); for the notebook
   recipe that is what the notebook itself trains in the time;
@@ -22,11 +22,14 @@ from fixed latents, scored by SWD against the held-out faces and the Haar face h
 The face rate is read again over the first --face-images latents (default 10,000; the floor: up to as many
 real training faces), as `more_faces`: of 1,000 faces, chance alone moves it by about ±0.006, as much as the
 seed spreads it is compared by.
-Results go to --out (default docs/recipes/heldout-<res>px/): speed.json, results/<candidate>-seed<N>.json
+Each run is a user's run: `python -m dcgan_faces.train` (its `main`, in this process) with the candidate's
+flags, `--data` the training split saved as an array, into a run folder under --runs (default
+runs/recipes/heldout-<res>px/<candidate>-seed<N>); trained to the first budget, judged from the run folder's
+generator as `generate` and `evaluate` open it, then resumed to the second and judged again. A run cut short
+resumes where it stopped.
+Results go to --out (default experiments/recipes/heldout-<res>px/): speed.json, results/<candidate>-seed<N>.json
 (written atomically as each run finishes), grids/*.png. A finished (candidate, seed) is skipped when run
-again: a long comparison is resumed, one run at a time, across sessions. Candidates given together that
-differ only in their moving average of G (--ema, --ema-ramp) train as one run, each judged from its own
-average: the average never feeds back into training.
+again: a long comparison is resumed, one run at a time, across sessions.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dcgan_faces.config import TrainConfig, recipe_settings  # noqa: E402
+from dcgan_faces.config import TrainConfig, flag_name, recipe_settings  # noqa: E402
 from dcgan_faces.ema import RAMP  # noqa: E402
 
 DEFAULT_FACES = REPO / ".." / "shared" / "data" / "faces" / "celeba_6k"
@@ -122,9 +125,14 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def candidate_settings(name: str) -> dict:
+    """The settings a candidate gives on top of its recipe (the notebook's unless it names one), in float32
+    unless it names a precision."""
+    return {"recipe": "notebook", "precision": "float32", **CANDIDATES[name]}
+
+
 def candidate_config(name: str, seed: int, res: int, data: str) -> TrainConfig:
-    settings = {"recipe": "notebook", **CANDIDATES[name], "res": res, "seed": seed, "data": data}
-    return TrainConfig(**recipe_settings({"precision": "float32", **settings}))
+    return TrainConfig(**recipe_settings({**candidate_settings(name), "res": res, "seed": seed, "data": data}))
 
 
 @dataclasses.dataclass
@@ -184,9 +192,9 @@ def base_iterations(args) -> int:
 # ------------------------------------------------------------------------------------------------ speed
 
 def benchmark():
-    """scripts/benchmark.py, for its port of the notebook's loop and its interleaved timing."""
-    if str(REPO / "scripts") not in sys.path:
-        sys.path.insert(0, str(REPO / "scripts"))
+    """experiments/benchmark.py, for its port of the notebook's loop and its interleaved timing."""
+    if str(REPO / "experiments") not in sys.path:
+        sys.path.insert(0, str(REPO / "experiments"))
     import benchmark
 
     return benchmark
@@ -307,37 +315,6 @@ def more_real_faces(split: Split, n: int) -> dict:
     return {"images": n, "face_rate": face_hit_rate(sample_real(split.train, n, seed=1))}
 
 
-def trains_alike(name: str, seed: int, args, speed: dict) -> tuple:
-    """What decides a run's training: its config without the moving average, which G's training never reads,
-    and its budgets. Candidates that differ only in their average share one training run."""
-    config = candidate_config(name, seed, args.res, str(args.data))
-    return (dataclasses.replace(config, recipe="", ema=0.0, ema_ramp=RAMP).to_json(),
-            tuple(sorted(budgets(name, base_iterations(args), speed).items())))
-
-
-def in_groups(names: list[str], seed: int, args, speed: dict) -> list[list[str]]:
-    groups: dict[tuple, list[str]] = {}
-    for name in names:
-        groups.setdefault(trains_alike(name, seed, args, speed), []).append(name)
-    return list(groups.values())
-
-
-def faces_of(trainer, config: TrainConfig, averages: list) -> Callable[[np.ndarray], np.ndarray]:
-    """How a candidate trained in a shared run draws its faces: from the trainer's own output, or from a
-    moving average of its own (added to `averages`, to be updated after every step), or from G itself."""
-    from dcgan_faces.ema import GeneratorAverage
-    from dcgan_faces.precision import building_in
-
-    if (config.ema, config.ema_ramp) == (trainer.config.ema, trainer.config.ema_ramp):
-        return trainer.generate
-    generator = trainer.gan.generator
-    if config.ema:
-        with building_in(config.precision):
-            averages.append(GeneratorAverage(generator, config.ema, config.ema_ramp))
-        generator = averages[-1].model
-    return lambda seeds: np.asarray(generator.predict_on_batch(seeds))
-
-
 def judge_and_show(generate: Callable, seed_size: int, n: int, face_images: int, split: Split,
                    grid: Path) -> dict:
     """`generate`'s faces for n fixed latents judged against the held-out faces, and its face rate over the
@@ -356,40 +333,68 @@ def judge_and_show(generate: Callable, seed_size: int, n: int, face_images: int,
     return figures
 
 
-def train_group(names: list[str], seed: int, args, speed: dict, split: Split) -> list[dict]:
-    """One training run, judged at each budget as every candidate in `names` (they train alike)."""
-    from dcgan_faces.trainer import Trainer
+def candidate_flags(name: str, seed: int, res: int) -> list[str]:
+    """The flags of `python -m dcgan_faces.train` that train candidate `name` as a user's run would."""
+    flags = []
+    for field, value in {**candidate_settings(name), "res": res, "seed": seed}.items():
+        if isinstance(value, bool):
+            flags.append(flag_name(field) if value else "--no-" + flag_name(field)[2:])
+        else:
+            flags += [flag_name(field), str(value)]
+    return flags
 
-    configs = {name: candidate_config(name, seed, args.res, str(args.data)) for name in names}
-    targets = budgets(names[0], base_iterations(args), speed)
-    trainer = Trainer(configs[names[0]], split.train)
-    averages: list = []
-    generators = {name: faces_of(trainer, config, averages) for name, config in configs.items()}
+
+def training_images(split: Split, args) -> Path:
+    """The training split as a uint8 array file: what `--data` gives the trainer (the held-out faces are not in it)."""
+    import hashlib
+
+    digest = hashlib.sha1(split.description.encode()).hexdigest()[:8]
+    path = Path(args.cache_dir) / f"{Path(args.data).name}-train-{args.res}px-{digest}.npy"
+    if not path.exists():
+        from dcgan_faces.atomic import write_atomically
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda temporary: np.save(temporary, split.train))
+    return path
+
+
+def train_to(run: Path, name: str, seed: int, steps: int, images: Path, args, fresh: bool = False) -> float:
+    """`python -m dcgan_faces.train` with the candidate's flags, in-process, until iteration `steps` (resuming the
+    run in `run`); its wall-clock seconds."""
+    from dcgan_faces import train as train_command
+
+    flags = [*candidate_flags(name, seed, args.res), "--data", str(images), "--cache-dir", str(args.cache_dir),
+             "--out", str(run), "--steps", str(steps), "--save-every", str(steps), *(["--fresh"] if fresh else [])]
+    start = time.perf_counter()
+    code = train_command.main(flags)
+    if code != 0:
+        raise SystemExit(f"{name} seed {seed}: python -m dcgan_faces.train {' '.join(flags)} exited with {code}")
+    return time.perf_counter() - start
+
+
+def train_one(name: str, seed: int, args, speed: dict, split: Split, images: Path) -> dict:
+    """One candidate and seed: trained to each budget in turn by the trainer's own entry point, the run's
+    generator judged at each."""
+    from dcgan_faces.trained_model import load_generator, model_iteration
+
+    run = args.runs / f"{name}-seed{seed}"
+    targets = sorted(budgets(name, base_iterations(args), speed).items(), key=lambda item: item[1])
+    reached = model_iteration(run) if run.is_dir() else None
+    fresh = args.again or (reached is not None and reached > targets[0][1])  # past a budget: its figures are gone
     n = min(args.eval_images, len(split.heldout))
-    results = {name: {"candidate": name, "seed": seed, "changes": CANDIDATES[name], "res": args.res,
-                      "eval_images": n, "judged_on": split.description, "budgets": {}} for name in names}
-    if len(names) > 1:
-        for name in names:
-            results[name]["trained_with"] = names  # one training run, each judged from its own average
+    result = {"candidate": name, "seed": seed, "changes": CANDIDATES[name], "res": args.res, "eval_images": n,
+              "judged_on": split.description, "run": str(run), "budgets": {}}
     seconds = 0.0
-    for budget, steps in sorted(targets.items(), key=lambda item: item[1]):
-        start = time.perf_counter()
-        while trainer.iteration < steps:
-            trainer.step()
-            for average in averages:
-                average.update(trainer.iteration)
-            if trainer.iteration % 500 == 0:
-                log(f"{'/'.join(names)} seed {seed}: iteration {trainer.iteration:,} of {max(targets.values()):,}")
-        seconds += time.perf_counter() - start
-        for name, generate in generators.items():
-            figures = judge_and_show(generate, configs[name].seed_size, n, args.face_images, split,
-                                     args.out / "grids" / f"{name}-seed{seed}-{budget}.png")
-            results[name]["budgets"][budget] = {"iterations": steps, "train_seconds": round(seconds, 1), **figures}
-            more = figures.get("more_faces")
-            log(f"{name} seed {seed} {budget} ({steps} it): SWD {figures['swd']:.1f}, "
-                f"face rate {figures['face_rate']:.3f}"
-                + (f" ({more['face_rate']:.4f} of {more['images']:,})" if more else ""))
-    return list(results.values())
+    for budget, steps in targets:
+        seconds += train_to(run, name, seed, steps, images, args, fresh=fresh and not result["budgets"])
+        generator, config = load_generator(run, log=log)
+        figures = judge_and_show(generator.predict_on_batch, config.seed_size, n, args.face_images, split,
+                                 args.out / "grids" / f"{name}-seed{seed}-{budget}.png")
+        result["budgets"][budget] = {"iterations": steps, "train_seconds": round(seconds, 1), **figures}
+        more = figures.get("more_faces")
+        log(f"{name} seed {seed} {budget} ({steps} it): SWD {figures['swd']:.1f}, face rate {figures['face_rate']:.3f}"
+            + (f" ({more['face_rate']:.4f} of {more['images']:,})" if more else ""))
+    return result
 
 
 def write_floor(path: Path, split: Split, args) -> None:
@@ -412,18 +417,16 @@ def train(args) -> list[dict]:
     (args.out / "results").mkdir(parents=True, exist_ok=True)
     (args.out / "grids").mkdir(parents=True, exist_ok=True)
     write_floor(args.out / "floor.json", split, args)
+    images = training_images(split, args)
     results = []
     for seed in args.seeds:
-        pending = []
         for name in args.candidates:
-            if (args.out / "results" / f"{name}-seed{seed}.json").exists() and not args.again:
-                log(f"{name}-seed{seed}.json exists: skipped")
-            else:
-                pending.append(name)
-        for group in in_groups(pending, seed, args, speed):
-            for result in train_group(group, seed, args, speed, split):
-                write_json(args.out / "results" / f"{result['candidate']}-seed{seed}.json", result)
-                results.append(result)
+            path = args.out / "results" / f"{name}-seed{seed}.json"
+            if path.exists() and not args.again:
+                log(f"{path.name} exists: skipped")
+                continue
+            results.append(train_one(name, seed, args, speed, split, images))
+            write_json(path, results[-1])
     return results
 
 
@@ -533,13 +536,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=DEFAULT_FACES)
     p.add_argument("--holdout", type=int, default=1000, help="files held out for judging, the last by name")
     p.add_argument("--cache-dir", type=Path, default=REPO / "data_cache" / "recipes")
-    p.add_argument("--out", type=Path, help="default docs/recipes/heldout-<res>px")
+    p.add_argument("--out", type=Path, help="default experiments/recipes/heldout-<res>px")
+    p.add_argument("--runs", type=Path, help="the candidates' run folders (default runs/recipes/heldout-<res>px)")
     p.add_argument("--eval-images", type=int, default=1000)
     p.add_argument("--face-images", type=int, default=10000,
                    help="the face rate also over this many faces (the first --eval-images of them as judged above)")
     p.add_argument("--rounds", type=int, default=30, help="speed: interleaved rounds (default 30)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
-    p.add_argument("--again", action="store_true", help="train: redo runs whose results exist")
+    p.add_argument("--again", action="store_true", help="train: redo runs whose results exist, from iteration 0")
     return p
 
 
@@ -547,7 +551,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.action != "report" and not args.data.is_dir():
         raise SystemExit(f"--data {args.data}: no such folder (the benchmark faces live in ../shared/data/faces)")
-    args.out = args.out or REPO / "docs" / "recipes" / f"heldout-{args.res}px"
+    args.out = args.out or REPO / "experiments" / "recipes" / f"heldout-{args.res}px"
+    args.runs = args.runs or REPO / "runs" / "recipes" / f"heldout-{args.res}px"
     args.out.mkdir(parents=True, exist_ok=True)
     set_threads(args.threads)
     if args.action != "report":

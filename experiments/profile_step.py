@@ -1,7 +1,7 @@
 """Where one training iteration's time goes: the wall time of each part of Trainer.step, and the op time
 of each TensorFlow op type. Prints JSON.
 
-    PYTHONPATH=. python scripts/profile_step.py [--res 64] [--recipe notebook] [--steps 8] [--no-ops]
+    PYTHONPATH=. python experiments/profile_step.py [--res 64] [--recipe notebook] [--steps 8] [--no-ops]
 
 Parts (medians over --steps iterations after --warmup): G's forward for the fake batch (predict), D's
 step on the real batch, D's step on the fake batch, G's step through the combined model, the moving

@@ -1,6 +1,6 @@
 """Speed of this project's training and cache against the course notebook's, measured in one process.
 
-    PYTHONPATH=. python scripts/benchmark.py [--res 64] [--batch-size 32] [--steps 24] [--warmup 3]
+    PYTHONPATH=. python experiments/benchmark.py [--res 64] [--batch-size 32] [--steps 24] [--warmup 3]
         [--rounds 4] [--threads INTRA,INTER] [--skip-train] [--skip-gpu] [--skip-prep] [--prep-images N]
         [--json-only]
 

@@ -1,0 +1,380 @@
+"""Writes every measured figure the user's pages show, from the result files committed under experiments/:
+docs/results.md, docs/performance.md and the README's marked parts (the top image's caption and "what to
+expect"). A figure is written in one place here and nowhere by hand, so two pages cannot disagree.
+
+    python scripts/make_docs.py          # rewrite the generated files
+    python scripts/make_docs.py --check  # exit 1 naming every generated file that is out of date
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dcgan_faces.atomic import write_text  # noqa: E402
+
+RECIPES = REPO / "experiments" / "recipes"
+BENCHMARKS = REPO / "experiments" / "benchmarks"
+BF16_VM = "a 2-core AMD EPYC VM with AVX-512 and bfloat16 instructions (TensorFlow 2.21 CPU)"
+AVX2_VM = "a 2-core AMD EPYC VM with AVX2 and no bfloat16 instructions (TensorFlow 2.21 CPU)"
+DEFAULT = "default+bf16+ddrop0"  # what `python -m dcgan_faces.train` trains on a CPU with bfloat16 instructions
+HELDOUT = "5,000 CelebA photos, judged against 1,000 others that no model trained on"
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a results table: a candidate's runs in one results folder, judged at one budget."""
+
+    label: str
+    folder: str  # under experiments/recipes
+    candidate: str
+    budget: str = "equal_time"  # or "equal_iterations": the notebook loop's own count
+
+
+def runs(row: Row) -> list[dict]:
+    paths = sorted((RECIPES / row.folder / "results").glob(f"{row.candidate}-seed*.json"))
+    found = [load(path)["budgets"][row.budget] for path in paths]
+    if not found:
+        raise SystemExit(f"make_docs: no results for {row.candidate} in experiments/recipes/{row.folder}/results")
+    return found
+
+
+def spread(values: list[float], digits: int) -> str:
+    mean = f"{statistics.fmean(values):.{digits}f}"
+    return mean if len(values) == 1 else f"{mean} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def figures(row: Row) -> dict:
+    done = runs(row)
+    more = [run.get("more_faces") for run in done]
+    return {"seeds": len(done), "iterations": done[0]["iterations"],
+            "swd": spread([run["swd"] for run in done], 1),
+            "swd_mean": statistics.fmean(run["swd"] for run in done),
+            "face_rate": spread([run["face_rate"] for run in done], 3),
+            "more_faces": spread([m["face_rate"] for m in more], 4) if all(more) else "—"}
+
+
+def floor(folder: str) -> dict:
+    real = load(RECIPES / folder / "floor.json")
+    return {"swd": f"{real['swd']:.1f}", "face_rate": f"{real['face_rate']:.3f}",
+            "more_faces": f"{real['more_faces']['face_rate']:.4f} of {real['more_faces']['images']:,}"}
+
+
+def speed(folder: str) -> dict:
+    return load(RECIPES / folder / "speed.json")
+
+
+def minutes(seconds: float) -> str:
+    return f"{round(seconds / 60):,} minutes"
+
+
+# The quality tables: at each size, the course notebook against this project's recipes at equal time.
+SIZES = {
+    32: {"budget": "2,000", "speed": "speed-recheck-32px", "floor": "heldout-32px", "rows": [
+        Row("the course notebook (its own loop, float32)", "heldout-32px", "notebook", "equal_iterations"),
+        Row("`--recipe notebook` in this project's loop, float32", "heldout-32px", "notebook"),
+        Row("the former default (D with the notebook's dropout), float32", "heldout-32px", "default"),
+        Row("the former default, bfloat16", "heldout-32px", "default+bf16"),
+        Row("**the default** (no dropout in D), bfloat16", "heldout-32px", DEFAULT),
+        Row("the former default with `--g-filters 128`, bfloat16", "heldout-32px", "default+bf16+gf128"),
+    ]},
+    64: {"budget": "1,000", "speed": "heldout-64px-recheck", "floor": "heldout-64px-recheck", "rows": [
+        Row("the course notebook (its own loop, float32)", "heldout-64px", "notebook", "equal_iterations"),
+        Row("`--recipe notebook` in this project's loop, float32", "heldout-64px", "notebook"),
+        Row("the former default (D with the notebook's dropout), float32", "heldout-64px", "default"),
+        Row("the former default, bfloat16", "heldout-64px", "default+bf16"),
+        Row("**the default** (no dropout in D), bfloat16", "heldout-64px-recheck", DEFAULT),
+        Row("the former default with `--g-filters 128`, bfloat16", "heldout-64px", "default+bf16+gf128"),
+    ]},
+}
+NOTEBOOK_ROW, DEFAULT_ROW = 0, 4
+
+
+def notebook_minutes(res: int) -> str:
+    """The budget of a size: the notebook loop's time for its iterations, on the machine of that size's speed file."""
+    size = SIZES[res]
+    seconds = speed(size["speed"])["seconds_per_step"]["notebook loop"]
+    return minutes(seconds * int(size["budget"].replace(",", "")))
+
+
+# ------------------------------------------------------------------------------------------------ README
+
+def readme_caption() -> str:
+    top = figures(SIZES[64]["rows"][DEFAULT_ROW])
+    seed0 = runs(SIZES[64]["rows"][DEFAULT_ROW])[0]
+    seconds = speed("heldout-64px-recheck")["seconds_per_step"][DEFAULT]
+    return (f"*28 faces from fixed latents after {seed0['iterations']:,} iterations at 64 px of the default recipe "
+            f"(seed 0), trained on {HELDOUT}: about {minutes(seed0['iterations'] * seconds)} on {BF16_VM}, the "
+            f"time the course notebook's loop needs there for {SIZES[64]['budget']} iterations. Over "
+            f"{top['seeds']} seeds their SWD against the unseen photos is {top['swd_mean']:.1f} (real photos: "
+            f"{floor('heldout-64px-recheck')['swd']}; lower is better). The first command below trains on "
+            "built-in drawn faces instead, so that it needs no download: see "
+            "[Train on your photos](#train-on-your-photos).*")
+
+
+def readme_results() -> str:
+    lines = [f"On {BF16_VM}, where `--precision auto` trains in bfloat16; the notebook's own loop beside it, "
+             "timed in one process ([docs/performance.md](docs/performance.md)), and faces judged against "
+             "photos no model trained on ([docs/results.md](docs/results.md)):", "",
+             "| | 32 px | 64 px |", "| --- | --- | --- |"]
+
+    def line(label: str, cells) -> None:
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+
+    steps = {res: speed(SIZES[res]["speed"])["seconds_per_step"] for res in SIZES}
+    line("seconds per iteration: default recipe (bfloat16 / float32)",
+         [f"{steps[res][DEFAULT]:.2f} / {steps[res]['default+ddrop0']:.2f}" for res in SIZES])
+    line("seconds per iteration: the course notebook's loop", [f"{steps[res]['notebook loop']:.2f}" for res in SIZES])
+    line("time compared", [f"the notebook's {SIZES[res]['budget']} iterations, about {notebook_minutes(res)}"
+                           for res in SIZES])
+    quality = {res: (figures(SIZES[res]["rows"][DEFAULT_ROW]), figures(SIZES[res]["rows"][NOTEBOOK_ROW]),
+                     floor(SIZES[res]["floor"])) for res in SIZES}
+    line("iterations in that time: default / notebook",
+         [f"{ours['iterations']:,} / {notebook['iterations']:,}" for ours, notebook, _ in quality.values()])
+    line("SWD (lower is better): default / notebook / real photos",
+         [f"{ours['swd_mean']:.1f} / {notebook['swd_mean']:.1f} / {real['swd']}"
+          for ours, notebook, real in quality.values()])
+    line("share of faces a face detector finds: default / notebook / real photos",
+         [f"{ours['face_rate'].split()[0]} / {notebook['face_rate'].split()[0]} / {real['face_rate']}"
+          for ours, notebook, real in quality.values()])
+    return "\n".join(lines)
+
+
+def replace_marked(text: str, name: str, content: str) -> str:
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", flags=re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"make_docs: README.md has no <!-- {name}:start --> ... <!-- {name}:end --> markers")
+    return pattern.sub(lambda match: match.group(1) + content + match.group(2), text)
+
+
+def readme(text: str) -> str:
+    return replace_marked(replace_marked(text, "caption", readme_caption()), "results", readme_results())
+
+
+# ------------------------------------------------------------------------------------------------ results.md
+
+def results_table(res: int) -> list[str]:
+    size = SIZES[res]
+    lines = [f"| {res} px, in the notebook loop's time for {size['budget']} iterations | seeds | iterations | SWD "
+             "(lower is better) | face rate of 1,000 faces | face rate of 10,000 faces |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in size["rows"]:
+        got = figures(row)
+        lines.append(f"| {row.label} | {got['seeds']} | {got['iterations']:,} | {got['swd']} | {got['face_rate']} | "
+                     f"{got['more_faces']} |")
+    real = floor(size["floor"])
+    lines.append(f"| real training photos (the floor) | | | {real['swd']} | {real['face_rate']} | "
+                 f"{real['more_faces']} |")
+    return lines
+
+
+def results_page() -> str:
+    grids = " ".join(f"[seed {n}](../experiments/recipes/heldout-64px-recheck/grids/{DEFAULT}-seed{n}-equal_time.png)"
+                     for n in range(figures(SIZES[64]["rows"][DEFAULT_ROW])["seeds"]))
+    return "\n".join([
+        "<!-- generated by scripts/make_docs.py from experiments/recipes/*/results: do not edit -->",
+        "# What the default recipe gives, against the course notebook",
+        "",
+        f"Every recipe below trained on {HELDOUT} (the file names 000001–005000 of a 6,000-face CelebA "
+        "sample), for as many iterations as it makes in the time the course notebook's own loop needs for "
+        "2,000 iterations at 32 px and 1,000 at 64 px, each timed beside that loop in one process on "
+        f"{BF16_VM}. Then 1,000 faces from fixed latents are judged:",
+        "",
+        "- **SWD**: the sliced Wasserstein distance of Karras et al. 2018 (×1e3) against the 1,000 unseen photos; "
+        "lower is better; 1,000 real training photos judged the same way are the floor;",
+        "- **face rate**: the share in which OpenCV's Haar frontal-face detector finds a face (of 10,000 faces "
+        "too, where measured: over 1,000, chance alone moves it by about ±0.006).",
+        "",
+        "Mean over seeds, the range across them in brackets. `python -m dcgan_faces.evaluate` computes both "
+        "for any run. \"bfloat16\" is `--precision mixed_bfloat16`, which `--precision auto` picks on a CPU "
+        "with bfloat16 instructions; elsewhere the default trains in float32.",
+        "",
+        *results_table(32),
+        "",
+        *results_table(64),
+        "",
+        "The notebook's own row counts its own iterations in the budget; every other row trained with this "
+        "project's `Trainer`, the loop `python -m dcgan_faces.train` runs, for the iterations its speed ratio "
+        "to the notebook's loop gave when it ran (`experiments/recipes/*/speed.json`). The default's ratio at "
+        "64 px was measured again in one process beside the former default's "
+        "([performance](performance.md)); the other 64 px rows keep their earlier measurement, which for the "
+        "former default in bfloat16 was the more generous one. The default's grids at 64 px: "
+        f"{grids}. These are short runs, not converged models.",
+        "",
+        "How the search reached this default, every other candidate and why each lost, with all grids: "
+        "[experiments/recipes.md](../experiments/recipes.md), a lab notebook kept as it was written (its "
+        "figures are the history of the search; this page is current).",
+        "",
+    ])
+
+
+# ------------------------------------------------------------------------------------------------ performance.md
+
+def speed_table(folder: str, res: int) -> list[str]:
+    measured = speed(folder)
+    names = {"notebook loop": "the course notebook's loop (float32)",
+             "default": "the former default (D with the notebook's dropout), float32",
+             "default+ddrop0": "**the default**, float32",
+             "default+bf16": "the former default, bfloat16",
+             DEFAULT: "**the default**, bfloat16"}
+    lines = [f"| {res} px, batch 32 ({measured['rounds']} interleaved rounds) | seconds per iteration | "
+             "× the notebook's loop |", "| --- | --- | --- |"]
+    for name, label in names.items():
+        if name in measured["seconds_per_step"]:
+            lines.append(f"| {label} | {measured['seconds_per_step'][name]:.3f} | "
+                         f"{measured['ratio_to_notebook_loop'][name]:.2f}× |")
+    return lines
+
+
+def benchmark_table(run: dict) -> list[str]:
+    loops, flops = run["training"]["loops"], run["training"]["flops"]
+    labels = {"notebook": "the course notebook's loop", "ours, stock layers": "this project's loop, the notebook's "
+              "stock layers", "ours, float32": "this project's loop and layers", "ours, auto": "`--precision auto`"}
+    lines = ["| 64 px, batch 32, float32, the notebook recipe | seconds per iteration | × the notebook's loop | "
+             "share of the CPU's 3×3-convolution peak |", "| --- | --- | --- | --- |"]
+    for name, label in labels.items():
+        if name in loops:
+            lines.append(f"| {label} | {loops[name]['seconds_per_iteration']:.2f} | "
+                         f"{loops[name]['ratio_over_notebook']:.2f}× | {flops['fraction_of_float32_peak'][name]:.0%} |")
+    return lines
+
+
+def preprocessing_table(run: dict) -> list[str]:
+    folder, large = run["preprocessing"]["folder"], run["preprocessing"]["large_photos"]
+    return [
+        "| building the cache (64 px) | this project | the notebook's code | ratio |", "| --- | --- | --- | --- |",
+        f"| {folder['images']:,} small CelebA JPEGs, images/s | {folder['ours_images_per_s']:,.0f} | "
+        f"{folder['notebook_images_per_s']:,.0f} | {folder['ratio_ours_over_notebook']:.2f}× |",
+        f"| {large['size_px'][0]:,}×{large['size_px'][1]:,} px photos, images/s | {large['ours_images_per_s']:,.0f} | "
+        f"{large['notebook_images_per_s']:,.0f} | {large['ratio_ours_over_notebook']:.2f}× |",
+        f"| peak memory while building, MiB | {folder['ours_peak_rss_mib_main']:,.0f} | "
+        f"{folder['notebook_peak_rss_mib']:,.0f} | |",
+        f"| cache on disk, MiB (uint8 against float64) | {folder['cache_mib_on_disk']:,.0f} | "
+        f"{folder['notebook_float64_array_mib']:,.0f} | |",
+        f"| opening the existing cache, ms | {folder['reopen_existing_cache_ms']:,.0f} | | |",
+    ]
+
+
+def profile_lines(profile: dict) -> list[str]:
+    parts = sorted(profile["parts"].items(), key=lambda item: -item[1]["share"])
+    convolutions = sum(op["share"] for name, op in profile["ops"]["op_types"].items() if "Conv2D" in name)
+    return [f"Where an iteration's {profile['seconds_per_iteration']:.2f} s go (64 px, `--recipe "
+            f"{profile['recipe']}`, {profile['layers']} layers, on the bfloat16 VM in float32; "
+            "[raw figures](../experiments/benchmarks/profile-64px-notebook-recipe.json)): "
+            + ", ".join(f"{name} {part['share']:.0%}" for name, part in parts)
+            + f". Of the op time, {convolutions:.0%} is convolutions: training is limited by arithmetic, not by "
+            "the loop."]
+
+
+def performance_page() -> str:
+    older, newer = load(BENCHMARKS / "benchmark-64px-run2.json"), load(BENCHMARKS / "benchmark-64px-run3.json")
+    flops = older["training"]["flops"]
+    return "\n".join([
+        "<!-- generated by scripts/make_docs.py from experiments/recipes/*/speed.json and experiments/benchmarks: "
+        "do not edit -->",
+        "# Performance",
+        "",
+        "Absolute speed on a shared VM drifts from day to day, so every table here is one process: "
+        "the contestants timed in interleaved rounds, and the ratio to the course notebook's loop (a port of its "
+        "`train_on_batch` loop, stock layers, float64 data: `experiments/benchmark.py`) is the figure to compare. "
+        "Compare figures within a table, not across tables.",
+        "",
+        "## Training speed of the recipes",
+        "",
+        f"On {BF16_VM}:",
+        "",
+        *speed_table("speed-recheck-32px", 32),
+        "",
+        *speed_table("heldout-64px-recheck", 64),
+        "",
+        "bfloat16 is `--precision mixed_bfloat16`, which `--precision auto` trains on a CPU with bfloat16 "
+        "instructions (`avx512_bf16` or `amx_bf16` in `/proc/cpuinfo`); at equal time its faces were better there "
+        "([results](results.md)). On a CPU without them bfloat16 is emulated and several times slower, so `auto` "
+        "trains float32; on a GPU it trains mixed_float16. `--precision float32` keeps the notebook's arithmetic.",
+        "",
+        "## The same functions with less work",
+        "",
+        f"On {AVX2_VM}, the notebook recipe in float32 ([raw figures](../experiments/benchmarks/)):",
+        "",
+        *benchmark_table(older),
+        "",
+        f"Per iteration this project's layers do {flops['gflop_per_iteration']['folded']:.0f} GFLOP where the "
+        f"notebook's do {flops['gflop_per_iteration']['stock']:.0f} (the generator "
+        f"{flops['generator_forward_gflop_per_image']['folded']:.1f} against "
+        f"{flops['generator_forward_gflop_per_image']['stock']:.1f} GFLOP per face forward). With the notebook's "
+        "stock layers this project's loop runs at the notebook's speed: the gain is the layers, "
+        "`dcgan_faces/fast_layers.py`, which compute the same functions (same weights, outputs and gradients up "
+        "to rounding, tested layer by layer and on whole models):",
+        "",
+        "- **Upsample + convolve at the low resolution.** `UpSampling2D()` followed by a 3×3 convolution is one "
+        "stride-2 transposed convolution whose 4×4 kernel is a fixed fold of the 3×3 one: 4 multiply-adds per "
+        "output value and input channel instead of 9, and the upsampled tensor is never made.",
+        "- **Input gradients as forward convolutions**, where TensorFlow's CPU kernel for a stride-1 input "
+        "gradient was slower than the equal forward convolution with the flipped kernel.",
+        "- **The RGB layer as matrix products**, and **fused BatchNorm** for the generator's training step.",
+        "",
+        f"On {BF16_VM} the same command gave "
+        f"{newer['training']['loops']['ours, float32']['seconds_per_iteration']:.2f} s against the notebook "
+        f"loop's {newer['training']['loops']['notebook']['seconds_per_iteration']:.2f} s "
+        f"({newer['training']['loops']['ours, float32']['ratio_over_notebook']:.2f}×; the notebook's stock layers "
+        f"in this project's loop {newer['training']['loops']['ours, stock layers']['ratio_over_notebook']:.2f}×): "
+        "the faster the convolutions, the less the fold gains.",
+        "",
+        *profile_lines(load(BENCHMARKS / "profile-64px-notebook-recipe.json")),
+        "",
+        "`generator.keras` is saved in the notebook's stock layers, and a checkpoint of either form resumes into "
+        "the other. `--layers auto` (the default) takes the fast form on a CPU; on a GPU or TPU, where it was "
+        "never measured, the trainer times a few iterations of each form at start-up, keeps the faster and records "
+        "both in `config.json` (`layers_chosen`). No GPU was available to this project: on one, "
+        "`experiments/benchmark.py` adds a section that times every precision, layer form and `jit_compile` "
+        "setting.",
+        "",
+        "## Preparing the data",
+        "",
+        f"On {AVX2_VM}:",
+        "",
+        *preprocessing_table(older),
+        "",
+        "How these were measured, and the runs' dates: [experiments/benchmarks/](../experiments/benchmarks/README.md).",
+        "",
+    ])
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def generated(root: Path) -> dict[Path, str]:
+    """Each generated file under `root` (the repository) and the text it should hold."""
+    return {root / "docs" / "results.md": results_page(), root / "docs" / "performance.md": performance_page(),
+            root / "README.md": readme((root / "README.md").read_text())}
+
+
+def main(argv: list[str], root: Path = REPO) -> int:
+    wanted = generated(root)
+    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
+    if argv == ["--check"]:
+        for path in stale:
+            print(f"{path.relative_to(root)} is out of date: run python scripts/make_docs.py", file=sys.stderr)
+        return 1 if stale else 0
+    if argv:
+        sys.exit(__doc__)
+    for path in stale:
+        write_text(path, wanted[path])
+        print(f"wrote {path.relative_to(root)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,72 @@
+"""The user's pages: every measured figure comes from scripts/make_docs.py, which reads the committed results,
+and the generated pages are up to date; every link between the pages leads to a file that exists."""
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import make_docs  # noqa: E402
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "experiments").rglob("*.md"))]
+# durations the README states that are settings or rough guidance, not measurements
+NOT_MEASURED = {"5 minutes", "15 minutes"}
+
+
+def test_the_generated_pages_are_up_to_date(capsys):
+    assert make_docs.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_a_generated_page_out_of_date_is_named_with_the_command_that_rewrites_it(tmp_path, capsys):
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    shutil.copy(ROOT / "docs" / "results.md", tmp_path / "docs" / "results.md")
+    readme = (tmp_path / "README.md").read_text()
+    (tmp_path / "README.md").write_text(readme.replace("<!-- results:start -->\n", "<!-- results:start -->\nold\n"))
+
+    assert make_docs.main(["--check"], root=tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "README.md is out of date: run python scripts/make_docs.py" in err
+    assert "docs/performance.md is out of date" in err and "docs/results.md" not in err
+
+    assert make_docs.main([], root=tmp_path) == 0
+    assert (tmp_path / "README.md").read_text() == readme
+    assert make_docs.main(["--check"], root=tmp_path) == 0
+
+
+def test_a_readme_without_the_markers_is_refused_in_one_line():
+    with pytest.raises(SystemExit, match="README.md has no <!-- results:start -->"):
+        make_docs.replace_marked("no markers here", "results", "table")
+
+
+def test_the_readme_states_no_measured_figure_outside_the_generated_parts():
+    text = (ROOT / "README.md").read_text()
+    for name in ("caption", "results"):
+        text = re.sub(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", "", text, flags=re.S)
+    measured = re.findall(r"\d[\d,.]*\s?(?:s\b|seconds|minutes|hours|×(?!\d)|%)|SWD \d|0\.9\d+", text)
+    assert set(measured) <= NOT_MEASURED, set(measured) - NOT_MEASURED
+
+
+def test_the_readme_caption_and_table_and_results_page_give_one_figure_for_the_default_at_64_px():
+    swd = f"{make_docs.figures(make_docs.SIZES[64]['rows'][make_docs.DEFAULT_ROW])['swd_mean']:.1f}"
+    readme = (ROOT / "README.md").read_text()
+    assert f"SWD against the unseen photos is {swd}" in readme and f"| {swd} / " in readme
+    assert f"| {swd} (" in (ROOT / "docs" / "results.md").read_text()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_relative_link_and_image_leads_to_a_file(page):
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
+    missing = [t for t in targets if "://" not in t and not (page.parent / t).exists()]
+    assert not missing, missing
+
+
+def test_the_pages_the_package_names_exist():
+    named = {name for path in (ROOT / "dcgan_faces").rglob("*.py")
+             for name in re.findall(r"docs/[a-z_]+\.md", path.read_text())}
+    assert named and all((ROOT / m).is_file() for m in named), named
