@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_faces import cli_types
-from dcgan_faces.cli_types import MIN_FLOOR_IMAGES, Parser, UsageError
+from dcgan_faces.cli_types import MIN_EVAL_IMAGES, MIN_FLOOR_IMAGES, Parser, UsageError
 from dcgan_faces.evaluation import evaluate_generator
 from dcgan_faces.sampling import latent_size
 from dcgan_faces.trained_model import model_iteration, open_model
@@ -53,8 +53,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="folder of real face images (cached in --cache-dir on first use), a .npy cache file, or "
                         "demo (the built-in faces); default: the data a run folder --model was trained on")
     p.add_argument("--n", type=cli_types.evaluation_images, default=1000,
-                   help="images per set, at least 2 (default 1000; fewer when there are fewer real images). The "
-                        f"real-vs-real SWD floor needs {MIN_FLOOR_IMAGES} real images")
+                   help=f"images per set, at least {MIN_EVAL_IMAGES} (default 1000; fewer when there are fewer real "
+                        f"images). The real-vs-real SWD floor needs {MIN_FLOOR_IMAGES} real images")
     p.add_argument("--seed", type=cli_types.seed, default=0,
                    help="fixes the real sample, the latents and SWD (default 0)")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"),
@@ -70,8 +70,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         raise UsageError(f"--model {args.model} is a model file: give --real, the folder of real faces")
     _, res, _, channels = generator.output_shape
     real = load_real(source, args.cache_dir, res, channels)
-    if len(real) < 2:
-        raise UsageError(f"--real {source}: {len(real)} image(s); at least 2 are needed")
+    if len(real) < MIN_EVAL_IMAGES:
+        raise UsageError(f"--real {source}: {len(real)} image(s); at least {MIN_EVAL_IMAGES} are needed")
     figures = evaluate_generator(generator.predict_on_batch, real, args.n, latent_size(generator), args.seed)
     if figures["n"] < args.n:
         note(f"{source} holds {len(real)} images: evaluated {figures['n']} real and {figures['n']} generated, "

@@ -10,10 +10,6 @@ import numpy as np
 from dcgan_faces.cli_types import MIN_FLOOR_IMAGES
 from dcgan_faces.sampling import generate_images, latents
 
-# MIN_FLOOR_IMAGES: a floor from fewer real images (two halves of half as many) is mostly the luck of the draw.
-# Measured on the demo faces at 32 px, it falls from 240 (1 vs 1 image) and 104 (10 vs 10) to 63 (25 vs 25)
-# and 37 (128 vs 128).
-
 
 def sample_real(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """n images drawn without replacement, in random order; a memmap is read in index order."""
