@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if len(written) > 3:
         print(f"wrote {len(written)} faces in {written[0].parent}")
     else:
-        gif_alone = args.interpolate and all(path.suffix == ".gif" for path in written)
+        gif_alone = args.interpolate and all(path.suffix.lower() == ".gif" for path in written)
         no_mp4 = f"; no MP4: {MEDIA_INSTALL}" if gif_alone else ""
         print("wrote " + ", ".join(str(path) for path in written) + no_mp4)
     return 0
