@@ -73,6 +73,14 @@ def test_config_json_that_is_not_settings_is_a_value_error(text, tmp_path):
         TrainConfig.load(tmp_path / "config.json")
 
 
+def test_train_takes_a_config_json_that_is_a_list_for_unreadable(tmp_path):
+    from dcgan_faces.resolve import first_checkpoint
+
+    run = RunFolder(tmp_path)
+    run.config_path.write_text("[]")
+    assert first_checkpoint(run) == 0  # was an AttributeError: a traceback from train before any checkpoint
+
+
 @pytest.mark.parametrize("tool", [generate, evaluate])
 @pytest.mark.parametrize("text", ["{bad", "[]"])
 def test_a_damaged_config_json_without_a_checkpoint_is_one_line(tool, text, tmp_path, monkeypatch, capsys):
