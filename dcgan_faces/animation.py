@@ -1,4 +1,5 @@
-"""Frames as a looping GIF, and an MP4 beside it where the [media] extra (imageio-ffmpeg) is installed."""
+"""Frames as a looping GIF (and an MP4 beside it where the [media] extra, imageio-ffmpeg, is installed), or as
+an MP4 alone."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import numpy as np
 
 from dcgan_faces import imagefile
 from dcgan_faces.atomic import write_atomically
+from dcgan_faces.cli_types import UsageError
 from dcgan_faces.preview import to_pil
 
 MEDIA_INSTALL = "pip install 'dcgan_faces[media]'"  # the extra that writes MP4s
+FORMATS = (".gif", ".mp4")
 
 
 def mp4_available() -> bool:
@@ -44,13 +47,28 @@ def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> Path:
         macro_block_size=1, ffmpeg_log_level="error"))
 
 
+def check_out(path: Path, flag: str = "--out") -> None:
+    """UsageError unless `path` names an animation that can be written here: a .gif, or an .mp4 with the extra."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise UsageError(f"{flag} {path}: an animation is a .gif or an .mp4, not {suffix or 'a name without one'}; "
+                         f"e.g. {flag} {path.with_suffix('.gif')}")
+    if suffix == ".mp4" and not mp4_available():
+        raise UsageError(f"{flag} {path}: an MP4 needs imageio-ffmpeg: {MEDIA_INSTALL} (or write a GIF: {flag} "
+                         f"{path.with_suffix('.gif')})")
+
+
 def write_animation(frames: Sequence[np.ndarray], path: Path, fps: float, mp4: bool = True) -> list[Path]:
-    """`path` as a looping GIF, plus the same name .mp4 when `mp4` and imageio-ffmpeg is installed.
+    """`path` in the format its extension names (see `check_out`); a GIF also as the same name .mp4 when `mp4`
+    and imageio-ffmpeg is installed.
 
     Frames are uint8 (H, W, C) or (H, W) arrays. Returns the files written.
     """
-    path = Path(path).with_suffix(".gif")
+    path = Path(path)
+    check_out(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".mp4":
+        return [write_mp4(frames, path, fps)]
     written = [write_gif(frames, path, fps)]
     if mp4 and mp4_available():
         written.append(write_mp4(frames, path.with_suffix(".mp4"), fps))

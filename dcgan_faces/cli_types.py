@@ -11,6 +11,11 @@ import math
 
 SEED_LIMIT = 2**32  # NumPy and Keras seeds are unsigned 32-bit integers
 MAX_RES = 1024  # beyond this a generator of this family does not fit in memory anyway
+MIN_EVAL_IMAGES = 2  # an evaluation compares sets of at least this many real and generated images
+# Real images for an evaluation's real-vs-real SWD floor (two halves of half as many). From fewer, the floor is
+# mostly the luck of the draw: on the demo faces at 32 px it falls from 240 (1 vs 1 image) and 104 (10 vs 10) to
+# 63 (25 vs 25) and 37 (128 vs 128).
+MIN_FLOOR_IMAGES = 50
 
 
 class UsageError(Exception):
@@ -59,6 +64,14 @@ def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def evaluation_images(text: str) -> int:
+    value = int(text)
+    if value < MIN_EVAL_IMAGES:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_EVAL_IMAGES} (an evaluation compares two sets of "
+                                         f"images), got {text}")
     return value
 
 

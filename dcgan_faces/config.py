@@ -161,7 +161,9 @@ class TrainConfig:
     layers_chosen: dict | None = setting(None, CHANGEABLE)  # this session's form, reason and probe figures
     eval_every: int = setting(0, CHANGEABLE, "iterations between SWD and face-rate evaluations, logged in "
                               "metrics.jsonl (0: never; needs the [metrics] extra)", type=types.non_negative_int)
-    eval_images: int = setting(500, CHANGEABLE, "images per evaluation", type=types.positive_int)
+    eval_images: int = setting(500, CHANGEABLE, f"images per evaluation, at least {types.MIN_EVAL_IMAGES} (with fewer "
+                               f"than {types.MIN_FLOOR_IMAGES} real ones, no real-vs-real SWD floor)",
+                               type=types.evaluation_images)
     preview_rows: int = setting(4, FIXED)
     preview_cols: int = setting(7, FIXED)
     strategy: str = setting("auto", CHANGEABLE, "tf.distribute strategy (auto: a Colab TPU, all GPUs when there "
@@ -183,7 +185,11 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The settings a config.json holds; OSError or ValueError when it cannot be read or is not settings."""
+        values = json.loads(Path(path).read_text())
+        if not isinstance(values, dict):
+            raise ValueError(f"it holds a JSON {type(values).__name__}, not the run's settings")
+        return cls.from_dict(values)
 
 
 def fields_that_are(resume: str) -> tuple[str, ...]:

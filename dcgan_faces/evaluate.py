@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_faces import cli_types
-from dcgan_faces.cli_types import Parser, UsageError, positive_int
+from dcgan_faces.cli_types import MIN_EVAL_IMAGES, MIN_FLOOR_IMAGES, Parser, UsageError
 from dcgan_faces.evaluation import evaluate_generator
 from dcgan_faces.sampling import latent_size
 from dcgan_faces.trained_model import model_iteration, open_model
@@ -41,6 +41,10 @@ def load_real(source: str, cache_dir: Path, res: int, channels: int) -> np.ndarr
         raise UsageError(str(error).replace("--data", "--real", 1)) from None
 
 
+def note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)  # stdout is the JSON alone
+
+
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = Parser("dcgan_faces.evaluate", __doc__, prog)
     p.add_argument("--model", type=Path, required=True, metavar="RUN_OR_FILE",
@@ -48,8 +52,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--real", metavar="DATA",
                    help="folder of real face images (cached in --cache-dir on first use), a .npy cache file, or "
                         "demo (the built-in faces); default: the data a run folder --model was trained on")
-    p.add_argument("--n", type=positive_int, default=1000,
-                   help="images per set (default 1000; fewer when there are fewer real images)")
+    p.add_argument("--n", type=cli_types.evaluation_images, default=1000,
+                   help=f"images per set, at least {MIN_EVAL_IMAGES} (default 1000; fewer when there are fewer real "
+                        f"images). The real-vs-real SWD floor needs {MIN_FLOOR_IMAGES} real images")
     p.add_argument("--seed", type=cli_types.seed, default=0,
                    help="fixes the real sample, the latents and SWD (default 0)")
     p.add_argument("--cache-dir", type=Path, default=Path("data_cache"),
@@ -65,9 +70,15 @@ def evaluate(args: argparse.Namespace) -> dict:
         raise UsageError(f"--model {args.model} is a model file: give --real, the folder of real faces")
     _, res, _, channels = generator.output_shape
     real = load_real(source, args.cache_dir, res, channels)
-    if len(real) < 2:
-        raise UsageError(f"--real {source}: {len(real)} image(s); at least 2 are needed")
+    if len(real) < MIN_EVAL_IMAGES:
+        raise UsageError(f"--real {source}: {len(real)} image(s); at least {MIN_EVAL_IMAGES} are needed")
     figures = evaluate_generator(generator.predict_on_batch, real, args.n, latent_size(generator), args.seed)
+    if figures["n"] < args.n:
+        note(f"{source} holds {len(real)} images: evaluated {figures['n']} real and {figures['n']} generated, "
+             f"not --n {args.n}")
+    if figures["swd_real_floor"] is None:
+        note(f"no real-vs-real floor (swd_real_floor null): it needs at least {MIN_FLOOR_IMAGES} real images, "
+             f"{MIN_FLOOR_IMAGES // 2} per half; from {figures['n']} it would measure mostly which ones were drawn")
     return {**figures, "model": str(args.model), "real": source, "iteration": model_iteration(args.model)}
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dcgan_faces.cli_types import MIN_FLOOR_IMAGES
 from dcgan_faces.sampling import generate_images, latents
 
 
@@ -19,7 +20,8 @@ def sample_real(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def evaluate_generator(generate: Callable[[np.ndarray], np.ndarray], real_images_uint8: np.ndarray, n: int,
                        latent_size: int, seed: int = 0) -> dict:
-    """metrics.evaluate_images on min(n, len(real)) real images and as many fakes from fixed latents (`seed`).
+    """metrics.evaluate_images on min(n, len(real)) real images and as many fakes from fixed latents (`seed`);
+    the real-vs-real floor only from MIN_FLOOR_IMAGES real images on (None below).
 
     `generate` maps latents to images in [-1, 1] (a model's predict_on_batch, or Trainer.generate).
     """
@@ -28,4 +30,11 @@ def evaluate_generator(generate: Callable[[np.ndarray], np.ndarray], real_images
     n = min(n, len(real_images_uint8))
     real = sample_real(real_images_uint8, n, seed)
     fake = generate_images(generate, latents(latent_size, n, seed))
-    return evaluate_images(real, fake, seed)
+    return evaluate_images(real, fake, seed, floor=n >= MIN_FLOOR_IMAGES)
+
+
+def floor_text(figures: dict) -> str:
+    """The real-vs-real floor of `evaluate_generator`'s figures in words, or that there is none."""
+    if figures["swd_real_floor"] is None:
+        return f"no real-vs-real floor under {MIN_FLOOR_IMAGES} images"
+    return f"real-vs-real {figures['swd_real_floor']:.1f}"

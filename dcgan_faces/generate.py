@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan_faces import cli_types, imagefile
-from dcgan_faces.animation import MEDIA_INSTALL, mp4_available, write_animation
+from dcgan_faces.animation import MEDIA_INSTALL, check_out, write_animation
 from dcgan_faces.cli_types import Parser, UsageError, positive_float, positive_int
 from dcgan_faces.preview import grid_shape, image_grid, preview_seeds, square_grid, to_pil
 from dcgan_faces.sampling import generate_images, latent_size, latents, walk
@@ -59,7 +59,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--individual", action="store_true", help="write one PNG per face into the --out folder")
     p.add_argument("--interpolate", type=positive_int, metavar="K",
                    help="write a looping slerp walk through K faces from --seed (or through the --seeds faces; "
-                        "then K must equal their count) as a GIF, and an MP4 beside it with the [media] extra")
+                        "then K must equal their count) as a GIF, and an MP4 beside it with the [media] extra (an "
+                        "--out NAME.mp4: the MP4 alone)")
     p.add_argument("--frames-per-step", type=positive_int, default=24,
                    help="frames between two faces of the walk (default 24)")
     p.add_argument("--fps", type=positive_float, default=24, help="frames per second of the walk (default 24)")
@@ -72,9 +73,8 @@ def _check(args: argparse.Namespace) -> None:
                          "number of seeds, or drop --seeds")
     if args.interpolate and args.individual:
         raise UsageError("--individual and --interpolate cannot be combined; drop one")
-    if args.interpolate and args.out and args.out.suffix.lower() == ".mp4" and not mp4_available():
-        raise UsageError(f"--out {args.out}: an MP4 needs imageio-ffmpeg: {MEDIA_INSTALL} (or write a GIF: --out "
-                         f"{args.out.with_suffix('.gif')})")
+    if args.interpolate and args.out:
+        check_out(args.out)
     if args.preview and not args.model.is_dir():
         raise UsageError(f"--preview needs a run folder as --model (its config fixes the preview faces), not "
                          f"{args.model}")
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if len(written) > 3:
         print(f"wrote {len(written)} faces in {written[0].parent}")
     else:
-        no_mp4 = f"; no MP4: {MEDIA_INSTALL}" if args.interpolate and len(written) == 1 else ""
+        gif_alone = args.interpolate and all(path.suffix.lower() == ".gif" for path in written)
+        no_mp4 = f"; no MP4: {MEDIA_INSTALL}" if gif_alone else ""
         print("wrote " + ", ".join(str(path) for path in written) + no_mp4)
     return 0
 

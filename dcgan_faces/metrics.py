@@ -180,11 +180,12 @@ def face_hit_rate(images: np.ndarray, upscale_to: int = 128) -> float:
     return hits / len(batch)
 
 
-def evaluate_images(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> dict:
+def evaluate_images(real: np.ndarray, fake: np.ndarray, seed: int = 0, floor: bool = True) -> dict:
     """All figures as one JSON-ready dict: swd, swd_levels, swd_real_floor, face_rate_fake, face_rate_real, n.
 
     ``swd_real_floor`` is the SWD between two disjoint halves of ``real`` (the noise floor at n/2 images);
-    with an odd n the last real image is left out of it. Needs equal counts, at least 2 of each.
+    with an odd n the last real image is left out of it; None when not `floor`. Needs equal counts, at least
+    2 of each.
     """
     real = _as_rgb_batch(real, "real")
     fake = _as_rgb_batch(fake, "fake")
@@ -193,11 +194,10 @@ def evaluate_images(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> dict:
         raise ValueError(f"evaluate_images needs at least 2 images per set, got {n}")
     swd = sliced_wasserstein(real, fake, seed)
     half = n // 2
-    floor = sliced_wasserstein(real[:half], real[half : 2 * half], seed)
     return {
         "swd": swd["swd"],
         "swd_levels": swd["swd_levels"],
-        "swd_real_floor": floor["swd"],
+        "swd_real_floor": sliced_wasserstein(real[:half], real[half : 2 * half], seed)["swd"] if floor else None,
         "face_rate_fake": face_hit_rate(fake),
         "face_rate_real": face_hit_rate(real),
         "n": int(n),

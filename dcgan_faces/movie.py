@@ -1,4 +1,4 @@
-"""The run's preview grids as one animation (GIF; MP4 with the [media] extra), each stamped with its iteration.
+"""The run's preview grids as one animation (GIF or MP4; MP4 with the [media] extra), each stamped with its iteration.
 
 Example: python -m dcgan_faces.movie runs/demo_64
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from dcgan_faces.animation import MEDIA_INSTALL, mp4_available, write_animation
-from dcgan_faces.cli_types import Parser, positive_float
+from dcgan_faces.animation import MEDIA_INSTALL, check_out, mp4_available, write_animation
+from dcgan_faces.cli_types import Parser, UsageError, positive_float
 from dcgan_faces.runfolder import RunFolder
 
 BAND = 24  # px of white above each grid for the caption
@@ -38,17 +38,28 @@ def stamped(preview: Path) -> np.ndarray:
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = Parser("dcgan_faces.movie", __doc__, prog, usage="%(prog)s RUN [options]")
     p.add_argument("run", type=Path, metavar="RUN", help="run folder with previews/iter-*.png")
-    p.add_argument("--out", type=Path, help="GIF to write (default RUN/progress.gif)")
+    p.add_argument("--out", type=Path, help="animation to write, a .gif or an .mp4 (default RUN/progress.gif)")
     p.add_argument("--fps", type=positive_float, default=8, help="grids per second (default 8)")
-    p.add_argument("--mp4", action="store_true", help="also write an MP4 beside the GIF (needs the [media] extra)")
+    p.add_argument("--mp4", action="store_true",
+                   help="also write an MP4 beside the GIF (needs the [media] extra); --out NAME.mp4 writes one alone")
     return p
+
+
+def output(args: argparse.Namespace) -> Path:
+    """The animation to write; UsageError when it cannot be written here."""
+    if args.mp4 and not mp4_available():
+        raise UsageError(f"--mp4 needs imageio-ffmpeg: {MEDIA_INSTALL} (without --mp4 the GIF alone is written)")
+    out = args.out or args.run / "progress.gif"
+    check_out(out)
+    return out
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser(prog).parse_args(argv)
-    if args.mp4 and not mp4_available():
-        print(f"error: --mp4 needs imageio-ffmpeg: {MEDIA_INSTALL} (without --mp4 the GIF alone is written)",
-              file=sys.stderr)
+    try:
+        out = output(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     previews = RunFolder(args.run).preview_files()
     if not previews:
@@ -67,10 +78,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(f"error: RUN {args.run}: none of its preview grids can be read", file=sys.stderr)
         return 2
     try:
-        written = write_animation(frames, args.out or args.run / "progress.gif", args.fps, mp4=args.mp4)
+        written = write_animation(frames, out, args.fps, mp4=args.mp4)
     except OSError as error:
-        print(f"error: --out {args.out or args.run / 'progress.gif'}: cannot write there "
-              f"({error.strerror or error}); pick another path", file=sys.stderr)
+        print(f"error: --out {out}: cannot write there ({error.strerror or error}); pick another path",
+              file=sys.stderr)
         return 2
     print(f"wrote {', '.join(str(path) for path in written)} ({len(frames)} grids)")
     return 0

@@ -25,8 +25,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(f"error: RUN {args.run}: no metrics in {run.metrics_path}; give a run folder that has trained "
               "at least to its first grid", file=sys.stderr)
         return 2
+    try:
+        written = save_plot(log.rows, run.plot_path, args.smoothing)
+    except ImportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot write {run.plot_path} ({error.strerror or error}); free some space or make "
+              f"{run.path} writable", file=sys.stderr)
+        return 2
     skipped = f" (skipped {log.unreadable} line(s) of {run.metrics_path} that cannot be read)" if log.unreadable else ""
-    print(f"wrote {save_plot(log.rows, run.path / 'plots.png', args.smoothing)}{skipped}")
+    print(f"wrote {written}{skipped}")
     return 0
 
 

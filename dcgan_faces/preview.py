@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 TRAINING_SEEDS, PREVIEW_SEEDS, LABEL_NOISE = 1, 2, 3  # independent random streams derived from --seed
+MAX_ASPECT = 2  # a grid without gaps may be up to twice as wide as it is tall
 
 
 def latent_seeds(config, stream: int, index: int, count: int) -> np.ndarray:
@@ -50,7 +51,11 @@ def image_grid(images: np.ndarray, rows: int, cols: int, margin: int = 16) -> Im
 
 
 def grid_shape(n: int) -> tuple[int, int]:
-    """(rows, cols) of the most nearly square grid that holds n images."""
+    """(rows, cols) of a grid of n images: the squarest rows × cols = n with cols at most MAX_ASPECT × rows
+    (28 → 4 × 7, the preview grid's shape), else the most nearly square grid, which leaves some cells empty."""
+    rows = next(r for r in range(math.isqrt(n), 0, -1) if n % r == 0)  # the squarest factorisation
+    if n // rows <= MAX_ASPECT * rows:
+        return rows, n // rows
     cols = math.ceil(math.sqrt(n))
     return math.ceil(n / cols), cols
 

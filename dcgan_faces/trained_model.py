@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from dcgan_faces.cli_types import UsageError
@@ -11,14 +12,22 @@ from dcgan_faces.runfolder import RunFolder
 
 
 def open_model(path: Path):
-    """(generator, config or None) of a run folder or model file; UsageError when it cannot be loaded."""
+    """(generator, config or None) of a run folder or model file; UsageError when it cannot be loaded.
+
+    What can be checked without TensorFlow (the path, the run's settings, its checkpoints) is checked before
+    TensorFlow is imported, which takes seconds."""
     from dcgan_faces import quiet
 
-    quiet.import_tensorflow()
     try:
-        return load_generator(path, log=lambda text: print(text, file=sys.stderr))
+        found = find_generator(path, log=_to_stderr)
+        quiet.import_tensorflow()
+        return build_generator(found, log=_to_stderr), found.config
     except ModelError as error:
         raise UsageError(str(error)) from None
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def model_iteration(path: Path) -> int | None:
@@ -33,6 +42,15 @@ class ModelError(Exception):
     """A model cannot be loaded; the message names the path and what to do."""
 
 
+@dataclass
+class Found:
+    """A generator located without TensorFlow: the run's settings and where its weights are."""
+
+    config: TrainConfig | None  # None for a model file
+    keras_file: Path | None = None  # a model file, or a run's generator.keras when no checkpoint is newer
+    checkpoint: tuple | None = None  # (path, state, arrays) of a run's newest readable checkpoint
+
+
 def load_generator(path: Path, log=print):
     """(generator, config or None) from a run folder or a saved .keras / .h5 file.
 
@@ -40,30 +58,55 @@ def load_generator(path: Path, log=print):
     generator of its newest checkpoint, built with the trainer's own layers so that it makes exactly the
     faces the trainer's preview grids show.
     """
+    found = find_generator(path, log)
+    return build_generator(found, log), found.config
+
+
+def find_generator(path: Path, log=print) -> Found:
+    """Where the generator of a run folder or model file is; ModelError naming the path when there is none."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"--model {path}: no such run folder or model file; give a run folder such as runs/demo_64")
     if not path.is_dir():
-        return _load_keras(path), None
+        return Found(None, keras_file=path)
     run = RunFolder(path)
     if not run.config_path.exists():
         raise ModelError(f"--model {path}: not a run folder (no config.json)")
-    config = TrainConfig.load(run.config_path)
     from dcgan_faces import checkpoint
 
     latest = checkpoint.read_latest(run.checkpoints, log=log)
-    if latest is not None and _is_newest(run, latest[0]):
-        return _generator_from_checkpoint(config, latest[2]), config
-    if run.generator_path.exists():
+    if latest is None and not run.generator_path.exists():
+        raise ModelError(f"--model {path}: the run has neither generator.keras nor a checkpoint yet")
+    config = _run_config(run, latest, log)
+    newer = latest is not None and _is_newest(run, latest[0])
+    return Found(config, None if newer else run.generator_path, latest)
+
+
+def build_generator(found: Found, log=print):
+    """The generator `find_generator` found: its Keras file, or (none, or damaged) its newest checkpoint."""
+    if found.keras_file is not None:
         try:
-            return _trainer_layers(_load_keras(run.generator_path), config), config
+            model = _load_keras(found.keras_file)
+            return model if found.config is None else _trainer_layers(model, found.config)
         except ModelError as error:
-            if latest is None:
+            if found.checkpoint is None:
                 raise
             log(f"{error}; using the newest checkpoint instead")
+    return _generator_from_checkpoint(found.config, found.checkpoint[2])
+
+
+def _run_config(run: RunFolder, latest: tuple | None, log) -> TrainConfig:
+    """The run's settings from its config.json or, where that cannot be read, from its newest checkpoint, which
+    holds them too (where a resumed training takes them from)."""
+    try:
+        return TrainConfig.load(run.config_path)
+    except (OSError, ValueError) as error:
+        problem = f"{run.config_path} cannot be read ({error})"
     if latest is None:
-        raise ModelError(f"--model {path}: the run has neither generator.keras nor a checkpoint yet")
-    return _generator_from_checkpoint(config, latest[2]), config
+        raise ModelError(f"--model {run.path}: {problem} and no checkpoint holds the run's settings; give its "
+                         f"generator alone: --model {run.generator_path}")
+    log(f"{problem}; using the settings saved in {latest[0]}")
+    return TrainConfig.from_dict(latest[1]["config"])
 
 
 def _is_newest(run: RunFolder, checkpoint_path: Path) -> bool:

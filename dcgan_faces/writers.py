@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_faces.atomic import write_atomically
+from dcgan_faces.cli_types import MIN_EVAL_IMAGES
 from dcgan_faces.preview import image_grid, to_uint8
 from dcgan_faces.sampling import in_fixed_batches
 
@@ -82,20 +83,26 @@ class Evaluation(Writer):
     def __init__(self, every: int):
         self.every = every
 
+    def on_train_begin(self, session):
+        count = min(session.config.eval_images, len(session.images))
+        if self.every and count < MIN_EVAL_IMAGES:  # a run's --eval-images of an earlier version, or one image
+            session.say(f"skipping the evaluations: {count} image(s) to compare, at least {MIN_EVAL_IMAGES} are "
+                        f"needed; pass --eval-images {MIN_EVAL_IMAGES} or more")
+            self.every = 0
+
     def write(self, session):
         session.attempt("the evaluation", lambda: self._evaluate(session), optional=True)
 
     @staticmethod
     def _evaluate(session) -> None:
-        from dcgan_faces.evaluation import evaluate_generator
+        from dcgan_faces.evaluation import evaluate_generator, floor_text
 
         config = session.config
         figures = evaluate_generator(session.trainer.generate, session.images, config.eval_images, config.seed_size,
                                      seed=config.seed)
         session.metrics.pending[-1].update(figures)
-        session.say(f"iteration {session.trainer.iteration:,}: SWD {figures['swd']:.1f} (real-vs-real "
-                    f"{figures['swd_real_floor']:.1f}), face rate {figures['face_rate_fake']:.2f} "
-                    f"(real {figures['face_rate_real']:.2f})")
+        session.say(f"iteration {session.trainer.iteration:,}: SWD {figures['swd']:.1f} ({floor_text(figures)}), "
+                    f"face rate {figures['face_rate_fake']:.2f} (real {figures['face_rate_real']:.2f})")
 
 
 class Previews(Writer):

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("cv2")
 
+from dcgan_faces.cli_types import MIN_FLOOR_IMAGES  # noqa: E402
 from dcgan_faces.evaluate import main  # noqa: E402
 from tests.conftest import TINY_RES as RES  # noqa: E402
 from tests.conftest import TINY_STEPS as STEPS  # noqa: E402
@@ -18,7 +19,9 @@ KEYS = {"swd", "swd_levels", "swd_real_floor", "face_rate_fake", "face_rate_real
 
 
 def finite_numbers(result: dict) -> bool:
-    numbers = [v for k, v in result.items() if k not in ("model", "real", "iteration", "swd_levels")]
+    """Every figure finite; the real-vs-real floor absent (None) as from fewer than MIN_FLOOR_IMAGES images."""
+    assert result["swd_real_floor"] is None and result["n"] < MIN_FLOOR_IMAGES
+    numbers = [v for k, v in result.items() if k not in ("model", "real", "iteration", "swd_levels", "swd_real_floor")]
     return all(math.isfinite(v) for v in [*numbers, *result["swd_levels"].values()])
 
 

@@ -124,9 +124,9 @@ def test_evaluate_without_opencv_names_the_extra_before_loading_anything(tmp_pat
 
 
 def test_an_mp4_asked_for_without_the_media_extra_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
-    from dcgan_faces import generate, movie
+    from dcgan_faces import animation, generate, movie
 
-    monkeypatch.setattr(generate, "mp4_available", lambda: False)
+    monkeypatch.setattr(animation, "mp4_available", lambda: False)
     monkeypatch.setattr(movie, "mp4_available", lambda: False)
     monkeypatch.setattr(generate, "open_model", lambda path: pytest.fail("the model was loaded"))
     assert generate.main(["--model", str(tmp_path), "--interpolate", "3", "--out", str(tmp_path / "walk.mp4")]) == 2
