@@ -53,7 +53,7 @@ def load_generator(path: Path, log=print):
 
     latest = checkpoint.read_latest(run.checkpoints, log=log)
     if latest is not None and _is_newest(run, latest[0]):
-        return _generator_from_checkpoint(config, latest[2]), config
+        return _generator_from_checkpoint(config, latest[2], latest[0]), config
     if run.generator_path.exists():
         try:
             return _trainer_layers(_load_keras(run.generator_path), config), config
@@ -63,7 +63,7 @@ def load_generator(path: Path, log=print):
             log(f"{error}; using the newest checkpoint instead")
     if latest is None:
         raise ModelError(f"--model {path}: the run has neither generator.keras nor a checkpoint yet")
-    return _generator_from_checkpoint(config, latest[2]), config
+    return _generator_from_checkpoint(config, latest[2], latest[0]), config
 
 
 def _is_newest(run: RunFolder, checkpoint_path: Path) -> bool:
@@ -97,12 +97,15 @@ def _trainer_layers(generator, config: TrainConfig):
     return fast
 
 
-def _generator_from_checkpoint(config: TrainConfig, arrays):
+def _generator_from_checkpoint(config: TrainConfig, arrays, path: Path):
     from dcgan_faces import checkpoint
     from dcgan_faces.models import generator_of
     from dcgan_faces.precision import building_in
 
     with building_in(config.precision):
         generator = generator_of(config)
-    checkpoint.assign_group(generator.variables, arrays, checkpoint.output_generator_group(arrays))
+    try:
+        checkpoint.assign_group(generator, arrays, checkpoint.output_generator_group(arrays), path)
+    except checkpoint.CheckpointError as error:
+        raise ModelError(f"--model: {error}") from None
     return generator
