@@ -28,7 +28,8 @@ AVERAGE = "generator_average"
 DAMAGED = "damaged"  # subfolder where unreadable checkpoints are set aside, never deleted
 POSITIONAL = re.compile(r"\d{4}")  # a variable's key in the checkpoints written before names: its position
 SHOWN_NAMES = 3  # names listed when a checkpoint's differ from the model's
-_WHAT_TO_DO = "it was written for another model (other model settings, or another version of dcgan_faces)"
+_WHAT_TO_DO = ("it was written for another model (other model settings, or another version of dcgan_faces: "
+               "read it with that version)")
 
 
 class CheckpointError(Exception):

@@ -309,8 +309,8 @@ def _build(plan, dataset, strategy):
         try:
             checkpoint.restore(trainer.gan, plan.resumed.arrays, plan.resumed.path)
         except checkpoint.CheckpointError as error:
-            raise SetupError(f"{error}; resume it with that version or settings, or pass --fresh to start over "
-                             "(the earlier run is moved aside, nothing is deleted)") from None
+            raise SetupError(f"{error}; to start over instead, pass --fresh (the earlier run is moved aside, "
+                             "nothing is deleted)") from None
         trainer.iteration, seconds = plan.resumed.iteration, plan.resumed.state.get("seconds", 0.0)
         print(f"resuming from iteration {trainer.iteration:,} ({plan.resumed.path})")
         if change := data_change(plan.resumed.state, plan.resumed.arrays, dataset):

@@ -114,3 +114,18 @@ def test_resuming_from_a_checkpoint_of_another_model_is_one_line(face_folder, tm
     assert train("--steps", "3") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err and "--fresh" in err and "up0_conv" in err
+
+
+def test_a_run_whose_checkpoint_is_of_another_model_is_refused_by_model_in_one_line(tmp_path):
+    from dcgan_faces.runfolder import RunFolder
+    from dcgan_faces.trained_model import ModelError, load_generator
+
+    run = RunFolder(tmp_path / "run")
+    run.checkpoints.mkdir(parents=True)
+    run.write_config(TrainConfig(res=16, g_filters=8))
+    path = run.checkpoints / "ckpt-00000002.npz"
+    np.savez(path, state=np.array('{"iteration": 2}'), **{"generator/up0_conv/kernel": np.zeros((3, 3, 8, 8))})
+    with pytest.raises(ModelError) as refused:
+        load_generator(run.path)
+    message = str(refused.value)
+    assert "\n" not in message and str(path) in message and "not in the model: up0_conv/kernel" in message
