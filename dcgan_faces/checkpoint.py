@@ -1,4 +1,10 @@
-"""Atomic save and restore of the whole training state: weights, optimizer slots, counters, config."""
+"""Atomic save and restore of the whole training state: weights, optimizer slots, counters, config.
+
+Each array is stored as `group/name`: the group (generator, d_optimizer...) and the variable's name in it, its
+path below the model's layer (`up1_conv/kernel`, `conv2_dropout/seed_generator_state`) or the optimizer's
+variable path (`adam/up1_conv_kernel_momentum`). A restore matches them by name and refuses a checkpoint whose
+names differ from the model's. Checkpoints written before the names (`group/0000`...) are restored by position.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,10 @@ if TYPE_CHECKING:
 NAME = re.compile(r"ckpt-(\d{8})\.npz$")
 AVERAGE = "generator_average"
 DAMAGED = "damaged"  # subfolder where unreadable checkpoints are set aside, never deleted
+POSITIONAL = re.compile(r"\d{4}")  # a variable's key in the checkpoints written before names: its position
+SHOWN_NAMES = 3  # names listed when a checkpoint's differ from the model's
+_WHAT_TO_DO = ("it was written for another model (other model settings, or another version of dcgan_faces: "
+               "read it with that version)")
 
 
 class CheckpointError(Exception):
@@ -30,17 +40,39 @@ class NotACheckpoint(CheckpointError):
     """The file is not a checkpoint of this package at all (a photo, another program's .npz)."""
 
 
-def _variable_groups(gan: GAN) -> dict[str, list]:
-    # model.variables also holds the dropout layers' random-generator states, which exact resumption needs
+def _variable_groups(gan: GAN) -> dict:
+    """The models and optimizers whose variables a checkpoint holds, by group."""
     groups = {
-        "generator": gan.generator.variables,
-        "discriminator": gan.discriminator.variables,
-        "d_optimizer": gan.discriminator.optimizer.variables,
-        "g_optimizer": gan.combined.optimizer.variables,
+        "generator": gan.generator,
+        "discriminator": gan.discriminator,
+        "d_optimizer": gan.discriminator.optimizer,
+        "g_optimizer": gan.combined.optimizer,
     }
     if gan.average:
-        groups[AVERAGE] = gan.average.model.variables
+        groups[AVERAGE] = gan.average.model
     return groups
+
+
+def named_variables(owner) -> dict:
+    """{name: variable} of a model or an optimizer, every variable once (see the module's doc for the names).
+
+    A model's variables are named by layer, as `layer/path below it`: its variable paths start with names that
+    Keras numbers across the process (`seed_generator_3/...` for a dropout layer's random state), its layers'
+    names are the builders'. The models' variables include those random states, which exact resumption needs.
+    """
+    if not hasattr(owner, "layers"):  # an optimizer: named after its kind, so its variables' paths are stable
+        named = {variable.path: variable for variable in owner.variables}
+    else:
+        named = {f"{layer.name}/{_below(layer, variable)}": variable
+                 for layer in owner.layers for variable in layer.variables}
+    if len(named) != len(owner.variables):
+        raise ValueError(f"{owner.name}: {len(owner.variables)} variables but {len(named)} distinct names")
+    return named
+
+
+def _below(layer, variable) -> str:
+    path = variable.path
+    return path[len(layer.name) + 1:] if path.startswith(layer.name + "/") else variable.name
 
 
 def checkpoints(folder: Path) -> list[Path]:
@@ -59,8 +91,8 @@ def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np
     """
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {"state": np.array(json.dumps(state)), **(extra or {})}
-    for group, variables in _variable_groups(gan).items():
-        arrays.update({f"{group}/{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
+    for group, owner in _variable_groups(gan).items():
+        arrays.update({f"{group}/{name}": np.asarray(v.numpy()) for name, v in named_variables(owner).items()})
     final = folder / f"ckpt-{state['iteration']:08d}.npz"
     if staging is None:
         write_atomically(final, lambda tmp: np.savez(tmp, **arrays))
@@ -127,15 +159,50 @@ def set_aside(paths: list[Path]) -> Path | None:
     return paths[0].parent / DAMAGED if paths else None
 
 
-def assign_group(variables: list, arrays: dict[str, np.ndarray], group: str) -> None:
-    """Assign the checkpoint's `group/NNNN` arrays to `variables`, checking their count and shapes."""
-    saved = sorted(k for k in arrays if k.startswith(group + "/"))
+def assign_group(owner, arrays: dict[str, np.ndarray], group: str, path: Path | None = None) -> None:
+    """Assign the checkpoint's `group/...` arrays to the variables of `owner` (a model or an optimizer), by name;
+    CheckpointError, naming `path` (the checkpoint file), when the names or the shapes differ."""
+    for variable, value in _matched(owner, arrays, group, path):
+        variable.assign(value)
+
+
+def _matched(owner, arrays: dict[str, np.ndarray], group: str, path: Path | None) -> list[tuple]:
+    """(variable, saved value) of every variable of `owner`, names and shapes checked."""
+    source = str(path) if path is not None else "the checkpoint"
+    saved = {key[len(group) + 1:]: value for key, value in arrays.items() if key.startswith(group + "/")}
+    if saved and all(POSITIONAL.fullmatch(name) for name in saved):
+        pairs = _by_position(owner.variables, saved, group, source)
+    else:
+        pairs = _by_name(named_variables(owner), saved, group, source)
+    for variable, name, value in pairs:
+        if tuple(variable.shape) != value.shape:
+            raise CheckpointError(f"{source}: its {group}/{name} has the shape {value.shape}, the model's "
+                                  f"{tuple(variable.shape)}; {_WHAT_TO_DO}")
+    return [(variable, value) for variable, _, value in pairs]
+
+
+
+def _by_name(named: dict, saved: dict[str, np.ndarray], group: str, source: str) -> list[tuple]:
+    missing, unknown = sorted(named.keys() - saved.keys()), sorted(saved.keys() - named.keys())
+    if missing or unknown:
+        differences = [f"{label}: {_some(names)}" for label, names in (("missing there", missing),
+                                                                       ("not in the model", unknown)) if names]
+        raise CheckpointError(f"{source}: its {group} weights are named differently from the model's "
+                              f"({'; '.join(differences)}); {_WHAT_TO_DO}")
+    return [(variable, name, saved[name]) for name, variable in named.items()]
+
+
+def _by_position(variables: list, saved: dict[str, np.ndarray], group: str, source: str) -> list[tuple]:
+    """A checkpoint written before the names: its arrays in the order of the model's variables."""
     if len(saved) != len(variables):
-        raise CheckpointError(f"checkpoint has {len(saved)} {group} variables, model {len(variables)}")
-    for variable, key in zip(variables, saved, strict=True):
-        if tuple(variable.shape) != arrays[key].shape:
-            raise CheckpointError(f"{key}: checkpoint shape {arrays[key].shape}, model {variable.shape}")
-        variable.assign(arrays[key])
+        raise CheckpointError(f"{source}: it has {len(saved)} {group} variables, the model {len(variables)}; "
+                              f"{_WHAT_TO_DO}")
+    return [(variable, name, saved[name]) for variable, name in zip(variables, sorted(saved), strict=True)]
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:SHOWN_NAMES])
+    return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
 
 
 def output_generator_group(arrays: dict[str, np.ndarray]) -> str:
@@ -143,7 +210,9 @@ def output_generator_group(arrays: dict[str, np.ndarray]) -> str:
     return AVERAGE if any(name.startswith(AVERAGE + "/") for name in arrays) else "generator"
 
 
-def restore(gan: GAN, arrays: dict[str, np.ndarray]) -> None:
-    """Assign saved values to every variable; the optimizers must already be built."""
-    for group, variables in _variable_groups(gan).items():
-        assign_group(variables, arrays, group)
+def restore(gan: GAN, arrays: dict[str, np.ndarray], path: Path | None = None) -> None:
+    """Assign saved values to every variable; the optimizers must already be built. CheckpointError naming
+    `path` when the checkpoint's variables are not the model's; then nothing is assigned."""
+    matched = [pair for group, owner in _variable_groups(gan).items() for pair in _matched(owner, arrays, group, path)]
+    for variable, value in matched:
+        variable.assign(value)

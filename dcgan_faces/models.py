@@ -1,13 +1,19 @@
-"""The generator and discriminator (the course notebook's, or Radford et al.'s) and the combined model."""
+"""The generator and discriminator (the course notebook's, or Radford et al.'s) and the combined model.
+
+Every layer that holds variables is named (`up1_conv`, `conv3_norm`...): checkpoints key the weights by those
+names, and the fast and stock forms of the notebook's models share them. fast_layers.py is imported only when
+the fast form is built.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
-from dcgan_faces import fast_layers
 from dcgan_faces.augment import DiffAugment
 from dcgan_faces.config import TrainConfig, upsampling_plan
 from dcgan_faces.ema import GeneratorAverage
@@ -83,60 +89,109 @@ class DiscriminatorOptions:
     def of(cls, config: TrainConfig) -> DiscriminatorOptions:
         return cls(config.spectral_norm, config.minibatch_stddev, config.augment, config.d_dropout, config.r1 > 0)
 
-    def dropped(self, x):
-        return layers.Dropout(self.dropout)(x) if self.dropout else x
+    def dropped(self, x, name: str):
+        return layers.Dropout(self.dropout, name=name)(x) if self.dropout else x
 
     def weights(self, layer: layers.Layer) -> layers.Layer:
-        return FrozenSpectralNormalization(layer, dtype=layer.dtype_policy) if self.spectral_norm else layer
+        if not self.spectral_norm:
+            return layer
+        return FrozenSpectralNormalization(layer, dtype=layer.dtype_policy, name=f"{layer.name}_spectral")
 
     def input(self, image):
-        return DiffAugment(self.augment)(image) if self.augment else image
+        return DiffAugment(self.augment, name="augment")(image) if self.augment else image
 
     def before_output(self, x):
-        return MinibatchStdDev()(x) if self.minibatch_stddev else x
+        return MinibatchStdDev(name="minibatch_stddev")(x) if self.minibatch_stddev else x
 
     def realness(self, x, **dense):
         """D's output, Dense(1, sigmoid) in float32 (`dense`: the Dense layer's other arguments)."""
         if not self.logit_layer:
-            return self.weights(layers.Dense(1, activation="sigmoid", dtype="float32", **dense))(x)
-        logit = self.weights(layers.Dense(1, dtype="float32", **dense))(x)
-        return layers.Activation("sigmoid", dtype="float32")(logit)
+            return self.weights(layers.Dense(1, activation="sigmoid", dtype="float32", name="realness", **dense))(x)
+        logit = self.weights(layers.Dense(1, dtype="float32", name="realness", **dense))(x)
+        return layers.Activation("sigmoid", dtype="float32", name="realness_sigmoid")(logit)
+
+
+@dataclass(frozen=True)
+class LayerKinds:
+    """The layer classes one form of the notebook's models is built from: fast_layers.py's or Keras's own."""
+
+    conv: type
+    batch_norm: type
+    upsample_conv: Callable  # (filters, name) → a function of a tensor: nearest ×2 upsampling, then a 3×3 conv
+
+
+def layer_kinds(fast: bool) -> LayerKinds:
+    if not fast:
+        return LayerKinds(layers.Conv2D, layers.BatchNormalization, _stock_upsample_conv)
+    from dcgan_faces import fast_layers  # loaded only where the fast form is built
+
+    return LayerKinds(fast_layers.Conv2D, fast_layers.BatchNormalization,
+                      lambda filters, name: fast_layers.UpsampleConv2D(filters, name=name))
+
+
+def _stock_upsample_conv(filters: int, name: str):
+    upsample = layers.UpSampling2D(name=f"{name}_upsample")
+    conv = layers.Conv2D(filters, 3, padding="same", name=name)
+    return lambda x: conv(upsample(x))
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """The notebook generator, described once: Dense(start²·filters, relu) → reshape to start×start → per
+    doubling [upsample ×2 + Conv 3×3, BN, ReLU] → Conv 3×3 to `channels` → tanh.
+
+    Both forms are built from it (`build(fast)`), with the same layer names and the same variables in the
+    same order, so one's weights are the other's. The first two blocks have `filters` channels, the others
+    half (the notebook's 256 and 128); `upsampling_plan` gives the start square and the number of doublings.
+    """
+
+    res: int = 64
+    seed_size: int = 100
+    channels: int = 3
+    filters: int = 256
+
+    def widths(self) -> list[int]:
+        _, doublings = upsampling_plan(self.res)
+        return [self.filters if block < 2 else max(1, self.filters // 2) for block in range(doublings)]
+
+    @classmethod
+    def of_model(cls, generator: keras.Model) -> GeneratorSpec:
+        """The spec a notebook generator (either form) was built from, read from its named layers."""
+        _, res, _, channels = generator.output_shape
+        return cls(res, generator.input_shape[-1], channels, generator.get_layer("reshape").target_shape[-1])
+
+    def build(self, fast: bool = True) -> keras.Model:
+        kinds = layer_kinds(fast)
+        start, _ = upsampling_plan(self.res)
+        seed = keras.Input((self.seed_size,), name="seed")
+        x = layers.Dense(start * start * self.filters, activation="relu", name="project")(seed)
+        x = layers.Reshape((start, start, self.filters), name="reshape")(x)
+        for block, width in enumerate(self.widths(), start=1):
+            x = kinds.upsample_conv(width, f"up{block}_conv")(x)
+            x = kinds.batch_norm(momentum=0.8, name=f"up{block}_norm")(x)
+            x = layers.Activation("relu", name=f"up{block}_relu")(x)
+        x = kinds.conv(self.channels, 3, padding="same", name="to_image")(x)
+        image = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+        return keras.Model(seed, image, name="generator")
 
 
 def build_generator(res: int = 64, seed_size: int = 100, channels: int = 3, fast: bool = True,
                     filters: int = 256) -> keras.Model:
-    """Dense(start²·256) → 2 × [UpSampling, Conv 256, BN, ReLU] → [UpSampling, Conv 128, BN, ReLU]… → tanh.
-
-    fast=True builds the same function from the exact, faster layers of fast_layers.py (each UpSampling +
-    Conv pair as one UpsampleConv2D); fast=False from the notebook's stock layers. The weights are the same.
-    `filters` replaces the notebook's 256 (and its half the 128) to make a narrower or wider generator.
+    """The notebook generator (see GeneratorSpec). fast=True builds it from the exact, faster layers of
+    fast_layers.py (each UpSampling + Conv pair as one UpsampleConv2D); fast=False from the notebook's stock
+    layers. The weights are the same. `filters` replaces the notebook's 256 (and its half the 128).
     """
-    conv, batch_norm = (fast_layers.Conv2D, fast_layers.BatchNormalization) if fast else (
-        layers.Conv2D, layers.BatchNormalization)
-    start, doublings = upsampling_plan(res)
-    seed = keras.Input((seed_size,), name="seed")
-    x = layers.Dense(start * start * filters, activation="relu")(seed)
-    x = layers.Reshape((start, start, filters))(x)
-    for block in range(doublings):
-        width = filters if block < 2 else max(1, filters // 2)
-        if fast:
-            x = fast_layers.UpsampleConv2D(width)(x)
-        else:
-            x = layers.Conv2D(width, 3, padding="same")(layers.UpSampling2D()(x))
-        x = batch_norm(momentum=0.8)(x)
-        x = layers.Activation("relu")(x)
-    x = conv(channels, 3, padding="same")(x)
-    image = layers.Activation("tanh", dtype="float32")(x)
-    return keras.Model(seed, image, name="generator")
+    return GeneratorSpec(res, seed_size, channels, filters).build(fast)
 
 
-def _conv_block(x, filters: int, strides: int, options: DiscriminatorOptions, conv, zero_pad: bool = False):
-    x = options.dropped(x)
-    x = options.weights(conv(filters, 3, strides=strides, padding="same"))(x)
+def _conv_block(x, name: str, filters: int, strides: int, options: DiscriminatorOptions, conv,
+                zero_pad: bool = False):
+    x = options.dropped(x, f"{name}_dropout")
+    x = options.weights(conv(filters, 3, strides=strides, padding="same", name=name))(x)
     if zero_pad:
-        x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
-    x = FrozenBatchStatsNormalization(momentum=0.8)(x)
-    return layers.LeakyReLU(0.2)(x)
+        x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
+    x = FrozenBatchStatsNormalization(momentum=0.8, name=f"{name}_norm")(x)
+    return layers.LeakyReLU(0.2, name=f"{name}_act")(x)
 
 
 def build_discriminator(res: int = 64, channels: int = 3, options: DiscriminatorOptions = DiscriminatorOptions(),
@@ -145,16 +200,16 @@ def build_discriminator(res: int = 64, channels: int = 3, options: Discriminator
 
     fast=True: the stride-1 convolutions run with faster, exact gradients (fast_layers.Conv2D).
     """
-    conv = fast_layers.Conv2D if fast else layers.Conv2D
+    conv = layer_kinds(fast).conv
     image = keras.Input((res, res, channels), name="image")
-    x = options.weights(layers.Conv2D(32, 3, strides=2, padding="same"))(options.input(image))
-    x = layers.LeakyReLU(0.2)(x)
-    x = _conv_block(x, 64, 2, options, conv, zero_pad=True)
-    x = _conv_block(x, 128, 2, options, conv)
-    x = _conv_block(x, 256, 1, options, conv)
-    x = _conv_block(x, 512, 1, options, conv)
-    x = options.dropped(options.before_output(x))
-    x = layers.Flatten()(x)
+    x = options.weights(layers.Conv2D(32, 3, strides=2, padding="same", name="conv1"))(options.input(image))
+    x = layers.LeakyReLU(0.2, name="conv1_act")(x)
+    x = _conv_block(x, "conv2", 64, 2, options, conv, zero_pad=True)
+    x = _conv_block(x, "conv3", 128, 2, options, conv)
+    x = _conv_block(x, "conv4", 256, 1, options, conv)
+    x = _conv_block(x, "conv5", 512, 1, options, conv)
+    x = options.dropped(options.before_output(x), "output_dropout")
+    x = layers.Flatten(name="flatten")(x)
     return keras.Model(image, options.realness(x), name="discriminator")
 
 
@@ -167,15 +222,16 @@ def build_dcgan_generator(res: int = 64, seed_size: int = 100, channels: int = 3
     start, doublings = upsampling_plan(res)
     filters = min(512, 64 * 2 ** (doublings - 1))
     seed = keras.Input((seed_size,), name="seed")
-    x = layers.Dense(start * start * filters, use_bias=False, kernel_initializer=_dcgan_init())(seed)
-    x = layers.Reshape((start, start, filters))(x)
-    x = layers.Activation("relu")(layers.BatchNormalization()(x))
-    for _ in range(doublings - 1):
+    x = layers.Dense(start * start * filters, use_bias=False, kernel_initializer=_dcgan_init(), name="project")(seed)
+    x = layers.Reshape((start, start, filters), name="reshape")(x)
+    x = layers.Activation("relu", name="project_relu")(layers.BatchNormalization(name="project_norm")(x))
+    for block in range(1, doublings):
         filters = max(64, filters // 2)
         x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer=_dcgan_init())(x)
-        x = layers.Activation("relu")(layers.BatchNormalization()(x))
-    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=_dcgan_init())(x)
+                                   kernel_initializer=_dcgan_init(), name=f"up{block}_conv")(x)
+        x = layers.Activation("relu", name=f"up{block}_relu")(layers.BatchNormalization(name=f"up{block}_norm")(x))
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=_dcgan_init(),
+                               name="to_image")(x)
     image = layers.Activation("tanh", dtype="float32")(x)
     return keras.Model(seed, image, name="generator")
 
@@ -187,12 +243,13 @@ def build_dcgan_discriminator(res: int = 64, channels: int = 3,
     image = keras.Input((res, res, channels), name="image")
     x = options.input(image)
     for block in range(doublings):
+        name = f"conv{block + 1}"
         x = options.weights(layers.Conv2D(min(512, 64 * 2**block), 4, strides=2, padding="same",
-                                          use_bias=block == 0, kernel_initializer=_dcgan_init()))(x)
+                                          use_bias=block == 0, kernel_initializer=_dcgan_init(), name=name))(x)
         if block > 0:
-            x = FrozenBatchStatsNormalization()(x)
-        x = layers.LeakyReLU(0.2)(x)
-    x = layers.Flatten()(options.before_output(x))
+            x = FrozenBatchStatsNormalization(name=f"{name}_norm")(x)
+        x = layers.LeakyReLU(0.2, name=f"{name}_act")(x)
+    x = layers.Flatten(name="flatten")(options.before_output(x))
     return keras.Model(image, options.realness(x, kernel_initializer=_dcgan_init()), name="discriminator")
 
 
@@ -201,11 +258,10 @@ def stock_generator(generator: keras.Model) -> keras.Model:
 
     What is saved as generator.keras, so that `keras.models.load_model` reads it without this package.
     """
-    if not any(isinstance(layer, fast_layers.UpsampleConv2D) for layer in generator.layers):
+    fast_layers = sys.modules.get("dcgan_faces.fast_layers")  # not loaded: no model holds its layers
+    if fast_layers is None or not any(isinstance(layer, fast_layers.UpsampleConv2D) for layer in generator.layers):
         return generator
-    _, res, _, channels = generator.output_shape
-    filters = generator.get_layer(index=2).output.shape[-1]  # the Reshape after the seed's Dense layer
-    stock = build_generator(res, generator.input_shape[-1], channels, fast=False, filters=filters)
+    stock = GeneratorSpec.of_model(generator).build(fast=False)
     stock.set_weights(generator.get_weights())
     return stock
 
@@ -243,9 +299,10 @@ def accuracy(y_true, y_pred):
 
 
 def make_optimizer(name: str, lr: float, beta1: float) -> keras.optimizers.Optimizer:
+    """Named by its kind, not "adam_1" for the second one: checkpoints key its variables by their paths."""
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr)
-    return keras.optimizers.Adam(learning_rate=lr, beta_1=beta1)
+        return keras.optimizers.RMSprop(learning_rate=lr, name="rmsprop")
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=beta1, name="adam")
 
 
 LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error"}

@@ -306,7 +306,11 @@ def _build(plan, dataset, strategy):
         raise SetupError(str(error)) from None
     seconds = 0.0
     if plan.resumed:
-        checkpoint.restore(trainer.gan, plan.resumed.arrays)
+        try:
+            checkpoint.restore(trainer.gan, plan.resumed.arrays, plan.resumed.path)
+        except checkpoint.CheckpointError as error:
+            raise SetupError(f"{error}; to start over instead, pass --fresh (the earlier run is moved aside, "
+                             "nothing is deleted)") from None
         trainer.iteration, seconds = plan.resumed.iteration, plan.resumed.state.get("seconds", 0.0)
         print(f"resuming from iteration {trainer.iteration:,} ({plan.resumed.path})")
         if change := data_change(plan.resumed.state, plan.resumed.arrays, dataset):

@@ -92,7 +92,7 @@ def build_generator(found: Found, log=print):
             if found.checkpoint is None:
                 raise
             log(f"{error}; using the newest checkpoint instead")
-    return _generator_from_checkpoint(found.config, found.checkpoint[2])
+    return _generator_from_checkpoint(found.config, found.checkpoint[2], found.checkpoint[0])
 
 
 def _run_config(run: RunFolder, latest: tuple | None, log) -> TrainConfig:
@@ -140,12 +140,15 @@ def _trainer_layers(generator, config: TrainConfig):
     return fast
 
 
-def _generator_from_checkpoint(config: TrainConfig, arrays):
+def _generator_from_checkpoint(config: TrainConfig, arrays, path: Path):
     from dcgan_faces import checkpoint
     from dcgan_faces.models import generator_of
     from dcgan_faces.precision import building_in
 
     with building_in(config.precision):
         generator = generator_of(config)
-    checkpoint.assign_group(generator.variables, arrays, checkpoint.output_generator_group(arrays))
+    try:
+        checkpoint.assign_group(generator, arrays, checkpoint.output_generator_group(arrays), path)
+    except checkpoint.CheckpointError as error:
+        raise ModelError(f"--model: {error}") from None
     return generator

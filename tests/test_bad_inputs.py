@@ -66,7 +66,7 @@ def messy_folder(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(images.Image, "open", open_or_deny)
+    monkeypatch.setattr(Image, "open", open_or_deny)  # PIL.Image, as pixels.py uses it
     return folder
 
 

@@ -1,7 +1,10 @@
 """The faster layers compute the notebook's functions: same weights, same outputs, same gradients."""
 
+import ast
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -173,3 +176,34 @@ def test_the_moving_average_of_a_fast_generator_is_fast_and_follows_it():
     z = _seeds()
     np.testing.assert_allclose(average.model(z, training=False),
                                models.stock_generator(average.model)(z, training=False), atol=2e-5)
+
+
+def _imports_run_on_import(tree: ast.AST):
+    """The import statements a module runs when it is imported: all but those inside functions."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield from _imports_run_on_import(node)
+
+
+def test_no_module_imports_fast_layers_when_it_is_imported():
+    package = Path(models.__file__).parent
+    offenders = [f"{path.relative_to(package.parent)}:{node.lineno}"
+                 for path in sorted(package.rglob("*.py"))
+                 for node in _imports_run_on_import(ast.parse(path.read_text()))
+                 if "fast_layers" in ast.unparse(node)]
+    assert not offenders, f"{offenders} import fast_layers on import; import it where the fast form is built"
+
+
+@pytest.mark.slow
+def test_fast_layers_is_loaded_only_when_the_fast_form_is_built():
+    probe = ("import sys; import dcgan_faces.models as m, dcgan_faces.train, dcgan_faces.trainer, "
+             "dcgan_faces.layer_choice; loaded = lambda: 'dcgan_faces.fast_layers' in sys.modules; "
+             "assert not loaded(), 'on import'; "
+             "m.build_generator(16, fast=False); m.build_discriminator(16, fast=False); "
+             "assert not loaded(), 'stock form'; m.stock_generator(m.build_generator(16, fast=False)); "
+             "assert not loaded(), 'stock_generator'; m.build_generator(16); assert loaded(), 'fast form'")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]

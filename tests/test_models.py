@@ -87,3 +87,17 @@ def test_g_filters_narrows_the_generator_and_its_stock_copy_computes_the_same():
     assert narrow.count_params() < models.generator_of(TrainConfig(res=32)).count_params() / 3
     stock = models.stock_generator(narrow)
     np.testing.assert_allclose(stock(seeds, training=False), narrow(seeds, training=False), atol=1e-5)
+
+
+@pytest.mark.parametrize("res, start", [(16, 4), (20, 5), (24, 6), (28, 7), (36, 9)])  # each start square's family
+def test_both_forms_of_one_generator_spec_compute_the_same_function(res, start):
+    spec = models.GeneratorSpec(res, seed_size=8, channels=3, filters=16)
+    assert upsampling_plan(res)[0] == start
+    keras.utils.set_random_seed(0)
+    fast, stock = spec.build(fast=True), spec.build(fast=False)
+    assert [v.path for v in fast.weights] == [v.path for v in stock.weights]
+    assert models.GeneratorSpec.of_model(fast) == models.GeneratorSpec.of_model(stock) == spec
+    stock.set_weights(fast.get_weights())
+    seeds = np.random.default_rng(res).standard_normal((4, 8)).astype("float32")
+    for training in (False, True):
+        np.testing.assert_allclose(stock(seeds, training=training), fast(seeds, training=training), atol=2e-5)

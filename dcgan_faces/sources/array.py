@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan_faces.sources.base import CacheSettings, DataError, Log, PathSource, Scan, shown
-from dcgan_faces.sources.images import fit
+from dcgan_faces.sources.pixels import fit
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}  # an .npz is a zip archive
@@ -40,7 +40,7 @@ class ArrayFile(PathSource):
         identity = {"files": 1, "bytes": info.st_size, "newest_mtime_ns": info.st_mtime_ns}
         expected = {**replace(wanted, min_size=0).expected(key, identity), "value_range": described}
 
-        def fill(out: np.ndarray) -> tuple[int, dict]:
+        def fill(out: np.ndarray) -> tuple[int, dict]:  # its pixels change: bump pixels.PREPROCESS_VERSION
             for start in range(0, len(images), ARRAY_CHUNK):
                 chunk = np.asarray(images[start:start + ARRAY_CHUNK], dtype=np.float32)
                 pixels = np.clip(np.rint((chunk + offset) * scale), 0, 255).astype(np.uint8)

@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_faces.cache import CacheFiles
-
-# Bump when the pixels a given file turns into change, so that old caches are rebuilt.
-PREPROCESSING = {"version": 1, "orientation": "exif", "crop": "centre square", "resize": "lanczos"}
+from dcgan_faces.sources import pixels
 
 Log = Callable[[str], None]
 Fill = Callable[[np.ndarray], tuple[int, dict]]  # writes rows of the cache; returns (rows kept, manifest entries)
@@ -44,7 +42,7 @@ class CacheSettings:
     def expected(self, key: str, identity: dict) -> dict:
         """The manifest entries a cache of these images (`identity`: of their files) must match."""
         return {"source": key, **identity, "res": self.res, "channels": self.channels,
-                "preprocessing": {**PREPROCESSING, "min_size": self.min_size}}
+                "preprocessing": {**pixels.preprocessing(), "min_size": self.min_size}}
 
 
 @dataclass

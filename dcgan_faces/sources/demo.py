@@ -34,16 +34,23 @@ class DemoFaces(Source):
 
         def fill(out: np.ndarray) -> tuple[int, dict]:
             log(f"drawing {DEMO_IMAGES} demo faces at {wanted.res} px into {files.tensor} (first use only)")
-            faces = synthetic.make_faces(DEMO_IMAGES, wanted.res, seed=0)
-            if wanted.channels == 1:
-                faces = np.asarray([np.asarray(Image.fromarray(f).convert("L")) for f in faces])[..., None]
-            out[:] = faces
+            out[:] = demo_faces(DEMO_IMAGES, wanted.res, wanted.channels)
             return DEMO_IMAGES, {}
 
         expected = {"source": "demo", "res": wanted.res, "channels": wanted.channels,
-                    "generator_version": getattr(synthetic, "VERSION", 1), "count": DEMO_IMAGES}
+                    "generator_version": synthetic.VERSION, "count": DEMO_IMAGES}
         return Scan("demo", f"the built-in demo faces ({DEMO_IMAGES:,})", files, expected,
                     lambda: (DEMO_IMAGES, fill), files_found=DEMO_IMAGES, quiet=True)
+
+
+def demo_faces(count: int, res: int, channels: int = 3) -> np.ndarray:
+    """The first `count` demo faces as their cache holds them; their pixels change: bump synthetic.VERSION."""
+    from dcgan_faces import synthetic
+
+    faces = synthetic.make_faces(count, res, seed=0)
+    if channels == 1:
+        faces = np.asarray([np.asarray(Image.fromarray(f).convert("L")) for f in faces])[..., None]
+    return faces
 
 
 class DefaultData(Source):
