@@ -5,6 +5,8 @@ import json
 import multiprocessing
 import os
 
+import pytest
+
 from dcgan_faces import lock
 from dcgan_faces.atomic import HOST, alive
 from dcgan_faces.lock import LockedError, RunLock
@@ -28,6 +30,7 @@ def _race(base: str, rounds: int, barrier, results) -> None:
         barrier.wait()
 
 
+@pytest.mark.slow  # starts two processes
 def test_two_starts_racing_to_take_over_a_dead_trainers_lock_never_both_own_it(tmp_path):
     context = multiprocessing.get_context("spawn")  # the test process may run TensorFlow's threads: no fork
     barrier, results = context.Barrier(3), context.SimpleQueue()
