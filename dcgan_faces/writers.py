@@ -164,6 +164,7 @@ class Checkpoints(Writer):
 
     def __init__(self, every: int):
         self.every = every
+        self.failed: int | None = None  # the iteration whose checkpoint, the last one tried, could not be written
 
     def on_train_end(self, session):
         if not (session.run_folder.checkpoints / f"ckpt-{session.trainer.iteration:08d}.npz").exists():
@@ -171,7 +172,9 @@ class Checkpoints(Writer):
 
     def write(self, session):
         session.metrics.flush(session)
-        session.attempt(f"the checkpoint of iteration {session.trainer.iteration:,}", session.save_checkpoint)
+        k = session.trainer.iteration
+        saved = session.attempt(f"the checkpoint of iteration {k:,}", session.save_checkpoint)
+        self.failed = None if saved else k
 
 
 class SavedGenerator(Writer):

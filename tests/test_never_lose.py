@@ -1,15 +1,22 @@
 """Never lose a run (issue 39): one owner per run folder however the starts race, a failed last checkpoint is an
 error, a second signal never aborts the stop-save, SIGHUP stops like SIGTERM."""
 
+import errno
 import json
 import multiprocessing
 import os
+from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-from dcgan_faces import lock
+from dcgan_faces import checkpoint, lock
 from dcgan_faces.atomic import HOST, alive
 from dcgan_faces.lock import LockedError, RunLock
+from dcgan_faces.runfolder import RunFolder
+from tests.conftest import train_quietly
+from tests.test_hostile import small_disk
 
 RACES = 200
 
@@ -58,3 +65,65 @@ def test_two_starts_racing_to_take_over_a_dead_trainers_lock_never_both_own_it(t
     assert sorted(owners) == list(range(RACES)), "one of them owns it every time"
     for round_, (pid,) in owners.items():
         assert json.loads((tmp_path / str(round_) / lock.NAME).read_text())["pid"] == pid
+
+
+def _fake_gan(values: int):
+    """What checkpoint.save reads of a GAN: four groups of one variable of `values` float32 each."""
+    variable = SimpleNamespace(numpy=lambda: np.random.default_rng(0).random(values, np.float32))
+    model = SimpleNamespace(variables=[variable], optimizer=SimpleNamespace(variables=[variable]))
+    return SimpleNamespace(generator=model, discriminator=model, combined=model, average=None)
+
+
+def test_a_disk_with_room_for_two_checkpoints_keeps_taking_them(tmp_path):
+    gan = _fake_gan(30_000)  # a checkpoint of 480 KB: two fit in 1,200 KB, three do not
+    with small_disk(tmp_path / "disk", "1200k") as disk:
+        for k in (2, 4, 6, 8):
+            checkpoint.save(disk, gan, {"iteration": k}, keep=2)
+        assert [p.name for p in checkpoint.checkpoints(disk)] == ["ckpt-00000008.npz", "ckpt-00000006.npz"]
+
+
+def test_a_checkpoint_that_cannot_be_written_keeps_the_newest_one(tmp_path):
+    gan = _fake_gan(30_000)
+    with small_disk(tmp_path / "disk", "700k") as disk:  # room for one
+        checkpoint.save(disk, gan, {"iteration": 2}, keep=1)
+        with pytest.raises(OSError):
+            checkpoint.save(disk, gan, {"iteration": 4}, keep=1)
+        assert [p.name for p in checkpoint.checkpoints(disk)] == ["ckpt-00000002.npz"]
+        assert checkpoint.read(disk / "ckpt-00000002.npz")[0] == {"iteration": 2}
+
+
+def _room_for(monkeypatch, checkpoints: int) -> None:
+    """The run's disk has room for `checkpoints` checkpoints and nothing more."""
+    real = checkpoint.write_atomically
+
+    def write(path, fill):
+        if len(checkpoint.checkpoints(path.parent)) >= checkpoints:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, fill)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", write)
+
+
+def _train(faces: Path, out: Path, *extra: str) -> int:
+    return train_quietly(["--res", "16", "--batch-size", "8", "--save-every", "2", "--data", str(faces),
+                          "--cache-dir", str(out.parent / "cache"), "--out", str(out), *extra])
+
+
+@pytest.mark.slow
+def test_a_run_whose_last_checkpoint_fails_ends_in_error_and_names_the_newest_saved_one(face_folder, tmp_path,
+                                                                                        monkeypatch, capsys):
+    run = RunFolder(tmp_path / "run")
+    _room_for(monkeypatch, 2)
+    assert _train(face_folder, run.path, "--steps", "6") == 0
+    assert [p.name for p in checkpoint.checkpoints(run.checkpoints)] == ["ckpt-00000006.npz", "ckpt-00000004.npz"]
+    _room_for(monkeypatch, 1)
+    capsys.readouterr()
+    assert _train(face_folder, run.path, "--steps", "10") == 1
+    captured = capsys.readouterr()
+    assert "could not write the checkpoint of iteration 10 (No space left on device)" in captured.out
+    assert "done:" not in captured.out
+    assert captured.err.strip() == (
+        f"error: the checkpoint of iteration 10 could not be written; the newest saved one is of iteration 6 "
+        f"({run.checkpoints / 'ckpt-00000006.npz'}): the same command resumes from there. Free some space in "
+        f"{run.path} first")
+    assert [p.name for p in checkpoint.checkpoints(run.checkpoints)] == ["ckpt-00000006.npz"]
