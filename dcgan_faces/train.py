@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 from pathlib import Path
 
@@ -52,37 +51,13 @@ def given_settings(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in fields and v is not None}
 
 
-class StopRequest:
-    """Turns SIGINT and SIGTERM (Ctrl-C, a Colab disconnect) into a flag the loop checks between steps."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._previous = {}
-
-    def __enter__(self) -> StopRequest:
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum, frame):
-        if self.signal is not None:  # a second Ctrl-C: stop at once
-            raise KeyboardInterrupt
-        self.signal = signum
-        print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
-
-
 class AlreadyFinished(Exception):
     """The run has trained its length already: nothing to do, and how to train further."""
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser(prog).parse_args(argv)
-    from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
+    from dcgan_faces.interrupt import Interrupted, StopRequest, exit_code, sigterm_unwinds
     from dcgan_faces.resolve import SetupError
 
     try:
@@ -102,6 +77,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         with StopRequest() as stop:
             return session.run(stop)
+    except Interrupted as forced:  # a third stop signal: out without the save
+        return exit_code(forced, "stopping")
     finally:
         if lock is not None:
             lock.release()

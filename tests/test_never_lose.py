@@ -5,6 +5,12 @@ import errno
 import json
 import multiprocessing
 import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +19,7 @@ import pytest
 
 from dcgan_faces import checkpoint, lock
 from dcgan_faces.atomic import HOST, alive
+from dcgan_faces.interrupt import Interrupted, StopRequest, sigterm_unwinds
 from dcgan_faces.lock import LockedError, RunLock
 from dcgan_faces.runfolder import RunFolder
 from tests.conftest import train_quietly
@@ -127,3 +134,94 @@ def test_a_run_whose_last_checkpoint_fails_ends_in_error_and_names_the_newest_sa
         f"({run.checkpoints / 'ckpt-00000006.npz'}): the same command resumes from there. Free some space in "
         f"{run.path} first")
     assert [p.name for p in checkpoint.checkpoints(run.checkpoints)] == ["ckpt-00000006.npz"]
+
+
+def test_a_second_stop_signal_says_to_wait_and_a_third_stops_at_once(capsys):
+    with StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signal == signal.SIGINT
+        os.kill(os.getpid(), signal.SIGTERM)  # no exception: the save goes on
+        assert "SIGTERM: saving, please wait" in capsys.readouterr().out and stop.signal == signal.SIGINT
+        with pytest.raises(Interrupted) as forced:
+            os.kill(os.getpid(), signal.SIGINT)
+    assert forced.value.args[0] == signal.SIGINT
+
+
+def test_sighup_is_a_stop_signal_while_training_and_while_setting_up():
+    with StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGHUP)
+    assert stop.signal == signal.SIGHUP
+    with pytest.raises(Interrupted) as stopped, sigterm_unwinds():
+        os.kill(os.getpid(), signal.SIGHUP)
+    assert stopped.value.args[0] == signal.SIGHUP
+
+
+def _signal_while_saving(monkeypatch, at: int, *signals: int) -> None:
+    """Ctrl-C during the step from iteration `at`, then `signals` while the stop's checkpoint is written."""
+    from dcgan_faces.session import Session
+    from dcgan_faces.trainer import Trainer
+
+    monkeypatch.undo()
+    step, save = Trainer.step, Session.save_checkpoint
+
+    def ctrl_c_during_a_step(trainer):
+        if trainer.iteration == at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return step(trainer)
+
+    def save_under_signals(session):
+        for signum in signals:
+            os.kill(os.getpid(), signum)
+        save(session)
+
+    monkeypatch.setattr(Trainer, "step", ctrl_c_during_a_step)
+    monkeypatch.setattr(Session, "save_checkpoint", save_under_signals)
+
+
+@pytest.mark.slow
+def test_a_second_signal_during_the_stop_save_does_not_abort_it_and_a_third_forces_the_stop(face_folder, tmp_path,
+                                                                                            monkeypatch, capsys):
+    run = RunFolder(tmp_path / "run")
+    _signal_while_saving(monkeypatch, 2, signal.SIGTERM)
+    assert _train(face_folder, run.path, "--steps", "50", "--save-every", "40") == 128 + signal.SIGINT
+    captured = capsys.readouterr()
+    assert "SIGTERM: saving, please wait" in captured.out and "Traceback" not in captured.out + captured.err
+    assert f"stopped at iteration 3: checkpoint, grid and generator saved in {run.path}" in captured.out
+    assert [p.name for p in checkpoint.checkpoints(run.checkpoints)] == ["ckpt-00000003.npz"]
+    assert run.generator_path.exists() and not (run.path / lock.NAME).exists()
+
+    _signal_while_saving(monkeypatch, 3, signal.SIGTERM, signal.SIGINT)  # resumed from 3, stopped at 4
+    assert _train(face_folder, run.path, "--steps", "50", "--save-every", "40") == 128 + signal.SIGINT
+    captured = capsys.readouterr()
+    assert "SIGINT while stopping: nothing half-written is kept; run the same command again" in captured.err
+    assert "Traceback" not in captured.out + captured.err
+    assert [p.name for p in checkpoint.checkpoints(run.checkpoints)] == ["ckpt-00000003.npz"]
+    assert not (run.path / lock.NAME).exists() and not [p for p in run.path.rglob("*") if ".tmp-" in p.name]
+
+
+@pytest.mark.slow
+def test_a_closed_terminal_stops_the_training_with_a_checkpoint_and_frees_the_folder(face_folder, tmp_path):
+    """SIGHUP from a real hang-up: the trainer's terminal (a pty) closes under it; what it prints then fails."""
+    out = tmp_path / "run"
+    master, terminal = pty.openpty()
+    take_the_terminal = "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); " \
+                        "os.execv(sys.executable, sys.argv[1:])"
+    command = [sys.executable, "-c", take_the_terminal, sys.executable, "-m", "dcgan_faces.train", "--res", "16",
+               "--batch-size", "8", "--save-every", "2", "--steps", "100000", "--data", str(face_folder),
+               "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    os.close(terminal)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("checkpoints/ckpt-*.npz")) and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                shown += os.read(master, 65536)  # keep the terminal drained
+    finally:
+        os.close(master)  # the terminal hangs up: SIGHUP
+    assert process.wait(timeout=120) == 128 + signal.SIGHUP, shown.decode(errors="replace")[-2000:]
+    run = RunFolder(out)
+    stopped_at = run.read_metrics()[-1]["iteration"]
+    assert checkpoint.iteration_of(checkpoint.checkpoints(run.checkpoints)[0]) == stopped_at
+    assert run.generator_path.exists() and not (out / lock.NAME).exists()
