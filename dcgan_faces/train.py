@@ -195,12 +195,18 @@ def _own_folder(plan):
 def _move_aside(run) -> None:
     """--fresh: the earlier run renamed aside, under its own lock (nobody trains there while it moves)."""
     from dcgan_faces.lock import RunLock
+    from dcgan_faces.resolve import SetupError
 
     earlier = RunLock(run.path)
     _acquire(earlier, run.path)
-    moved = run.move_aside()
-    earlier.follow(moved)
-    earlier.release()
+    try:
+        moved = run.move_aside()
+        earlier.follow(moved)
+    except OSError as error:
+        raise SetupError(f"--fresh: cannot move the earlier run {run.path} aside ({error.strerror or error}); "
+                         "move or rename it yourself, or pick another --out") from None
+    finally:
+        earlier.release()
     print(f"--fresh: moved the earlier run to {moved}")
 
 

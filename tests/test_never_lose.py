@@ -11,16 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from dcgan_faces import checkpoint, lock
+from dcgan_faces import checkpoint, lock, runfolder, train
 from dcgan_faces.atomic import HOST, alive
 from dcgan_faces.interrupt import Interrupted, StopRequest, sigterm_unwinds
 from dcgan_faces.lock import LockedError, RunLock
+from dcgan_faces.resolve import SetupError
 from dcgan_faces.runfolder import RunFolder
 from tests.conftest import train_quietly
 from tests.test_hostile import small_disk
@@ -225,3 +227,45 @@ def test_a_closed_terminal_stops_the_training_with_a_checkpoint_and_frees_the_fo
     stopped_at = run.read_metrics()[-1]["iteration"]
     assert checkpoint.iteration_of(checkpoint.checkpoints(run.checkpoints)[0]) == stopped_at
     assert run.generator_path.exists() and not (out / lock.NAME).exists()
+
+
+class _Frozen(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return cls(2026, 12, 4, 10, 15, 0, tzinfo=tz)
+
+
+def _earlier_run(folder: Path) -> RunFolder:
+    run = RunFolder(folder)
+    run.path.mkdir(parents=True)
+    run.write_mark("earlier")
+    return run
+
+
+def test_fresh_moves_the_earlier_run_to_a_free_name_when_its_timestamped_one_is_taken(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runfolder, "datetime", _Frozen)
+    run = _earlier_run(tmp_path / "tiny")
+    taken = tmp_path / "tiny-20261204-101500"
+    taken.mkdir()
+    (taken / "kept.txt").write_text("a run moved aside in the same second")
+    empty = tmp_path / "tiny-20261204-101500-2"
+    empty.mkdir()  # taken all the same
+    train._move_aside(run)
+    moved = tmp_path / "tiny-20261204-101500-3"
+    assert capsys.readouterr().out == f"--fresh: moved the earlier run to {moved}\n"
+    assert RunFolder(moved).mark()["run_id"] == "earlier" and not run.path.exists()
+    assert not (moved / lock.NAME).exists()
+    assert [p.name for p in taken.iterdir()] == ["kept.txt"] and not any(empty.iterdir())
+
+
+def test_a_run_that_cannot_be_moved_aside_is_one_line_and_leaves_no_lock(tmp_path, monkeypatch):
+    run = _earlier_run(tmp_path / "tiny")
+
+    def refuse(self):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(RunFolder, "move_aside", refuse)
+    with pytest.raises(SetupError, match=rf"^--fresh: cannot move the earlier run {run.path} aside \(Permission "
+                                         r"denied\); move or rename it yourself, or pick another --out$"):
+        train._move_aside(run)
+    assert sorted(p.name for p in run.path.iterdir()) == [runfolder.MARK]
