@@ -61,12 +61,20 @@ class RunLock:
         self._thread.start()
         return message
 
+    def refuse_if_held(self) -> dict | None:
+        """LockedError when another live training holds the folder; else the holder of a lock that is stale (None:
+        no lock). Looks only: nothing is taken or changed."""
+        if not self.path.exists():
+            return None
+        holder, age = self._holder()
+        if not _stale(holder, age):
+            raise LockedError(_in_use(self.path, holder, age))
+        return holder
+
     def _take(self) -> str | None:
         message = None
-        if self.path.exists():
-            holder, age = self._holder()
-            if not _stale(holder, age):
-                raise LockedError(_in_use(self.path, holder, age))
+        holder = self.refuse_if_held()
+        if holder is not None:
             self.path.unlink(missing_ok=True)
             message = f"taking over the run folder from a training that is gone ({_who(holder)})"
         try:

@@ -118,7 +118,7 @@ def _decide(args: argparse.Namespace):
     What can be checked without TensorFlow (the settings, the run folder, the data and its number of image
     files) is checked before it is imported, which takes seconds; then a new run's --precision auto is chosen.
     """
-    from dcgan_faces import precision, quiet, sources
+    from dcgan_faces import distribute, precision, quiet, sources
     from dcgan_faces.resolve import Request, SetupError, resolve_run
 
     try:
@@ -126,7 +126,12 @@ def _decide(args: argparse.Namespace):
     except sources.DataError as error:
         raise SetupError(str(error)) from None
     request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir, source)
-    plan = resolve_run(request)  # a new run's --precision auto stays "auto" until TensorFlow is there
+    notes: list[str] = []  # what resolving finds in the run folder: said once no other training holds it
+    plan = resolve_run(request, log=notes.append)  # a new run's --precision auto stays "auto" until TensorFlow is there
+    if not args.dry_run and distribute.is_chief(plan.config.strategy):
+        _refuse_if_in_use(plan.run.path)
+    for note in notes:
+        print(note)
     scan = None
     if not args.dry_run:
         if plan.epochs is None:
@@ -138,6 +143,18 @@ def _decide(args: argparse.Namespace):
         plan.config = dataclasses.replace(plan.config, precision=choice.policy)
         print(choice.describe())
     return plan, scan
+
+
+def _refuse_if_in_use(folder: Path) -> None:
+    """A run folder another live training holds: refused first, in one line, before anything is said of it (its
+    lock is taken later, by _own_folder, which refuses again should one have started in between)."""
+    from dcgan_faces.lock import LockedError, RunLock
+    from dcgan_faces.resolve import SetupError
+
+    try:
+        RunLock(folder).refuse_if_held()
+    except LockedError as error:
+        raise SetupError(str(error)) from None
 
 
 def _refuse_finished(plan, steps: int) -> None:

@@ -269,3 +269,13 @@ def test_a_run_that_cannot_be_moved_aside_is_one_line_and_leaves_no_lock(tmp_pat
                                          r"denied\); move or rename it yourself, or pick another --out$"):
         train._move_aside(run)
     assert sorted(p.name for p in run.path.iterdir()) == [runfolder.MARK]
+
+
+def test_a_folder_a_live_training_holds_is_refused_first_and_alone(face_folder, tmp_path, capsys):
+    run = _earlier_run(tmp_path / "run")  # stopped before its first checkpoint, as far as the files tell
+    (run.path / lock.NAME).write_text(json.dumps({"host": HOST, "boot": lock.BOOT, "pid": os.getpid()}))
+    assert _train(face_folder, run.path, "--steps", "4") == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"error: --out {run.path} is in use by another training on this machine")
+    assert captured.err.count("\n") == 1
