@@ -6,10 +6,12 @@ import json
 import multiprocessing
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -279,3 +281,30 @@ def test_a_folder_a_live_training_holds_is_refused_first_and_alone(face_folder, 
     assert captured.out == ""
     assert captured.err.startswith(f"error: --out {run.path} is in use by another training on this machine")
     assert captured.err.count("\n") == 1
+
+
+def test_two_runs_named_alike_keep_a_generator_each_where_their_folders_have_no_room(tmp_path, monkeypatch):
+    from dcgan_faces import models, writers
+
+    monkeypatch.setattr(models, "stock_generator", lambda generator: generator)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def no_room(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    saved = {}
+    for place in ("colab", "laptop"):
+        run = RunFolder(tmp_path / place / "tiny")
+        run.save_generator = no_room
+        said = []
+        session = SimpleNamespace(run_folder=run, say=said.append, trainer=SimpleNamespace(
+            iteration=4, gan=SimpleNamespace(output_generator=SimpleNamespace(save=lambda path, p=place: Path(
+                path).write_text(p)))))
+        writer = writers.SavedGenerator()
+        writer.on_train_end(session)
+        saved[place] = writer.saved_as
+        assert said == [f"could not write the generator {run.generator_path} (No space left on device); saved it as "
+                        f"{writer.saved_as} instead: move it into the run folder once there is room"]
+    assert {place: path.read_text() for place, path in saved.items()} == {"colab": "colab", "laptop": "laptop"}
+    assert all(re.fullmatch(r"tiny-[0-9a-f]{8}-generator-00000004\.keras", path.name) for path in saved.values())
+    assert writers.fallback_path(tmp_path / "colab" / "tiny", 4) == saved["colab"], "the same run: the same name"
