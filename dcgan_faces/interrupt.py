@@ -32,7 +32,7 @@ def sigterm_unwinds() -> Iterator[None]:
             _leave_terminal(ttys)
         raise Interrupted(signum)
 
-    previous = {sig: signal.signal(sig, unwind) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = _install(unwind, (signal.SIGTERM, signal.SIGHUP))
     try:
         yield
     finally:
@@ -60,7 +60,7 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         self._terminals = terminals()
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
+        self._previous = _install(self._handle, STOP_SIGNALS)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -79,6 +79,13 @@ class StopRequest:
             _say(f"\n{name}: saving, please wait (once more stops at once, without the save)")
         else:
             raise Interrupted(signum)
+
+
+def _install(handler, signals: tuple[int, ...]) -> dict:
+    """`handler` for `signals`; returns the handlers they had. A SIGHUP ignored (nohup) stays ignored: that training
+    is meant to outlive its terminal."""
+    return {sig: signal.signal(sig, handler) for sig in signals
+            if not (sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN)}
 
 
 def _say(text: str, stream=None) -> None:

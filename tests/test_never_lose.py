@@ -284,9 +284,10 @@ def test_a_folder_a_live_training_holds_is_refused_first_and_alone(face_folder, 
 
 
 def test_two_runs_named_alike_keep_a_generator_each_where_their_folders_have_no_room(tmp_path, monkeypatch):
-    from dcgan_faces import models, writers
+    from dcgan_faces import writers
 
-    monkeypatch.setattr(models, "stock_generator", lambda generator: generator)
+    # the generator as it is, without loading Keras (seconds)
+    monkeypatch.setitem(sys.modules, "dcgan_faces.models", SimpleNamespace(stock_generator=lambda generator: generator))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     def no_room(*args):
@@ -308,3 +309,15 @@ def test_two_runs_named_alike_keep_a_generator_each_where_their_folders_have_no_
     assert {place: path.read_text() for place, path in saved.items()} == {"colab": "colab", "laptop": "laptop"}
     assert all(re.fullmatch(r"tiny-[0-9a-f]{8}-generator-00000004\.keras", path.name) for path in saved.values())
     assert writers.fallback_path(tmp_path / "colab" / "tiny", 4) == saved["colab"], "the same run: the same name"
+
+
+def test_a_training_started_with_nohup_keeps_ignoring_sighup():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with StopRequest() as stop:
+            os.kill(os.getpid(), signal.SIGHUP)
+        with sigterm_unwinds():
+            os.kill(os.getpid(), signal.SIGHUP)
+        assert stop.signal is None and signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
