@@ -127,11 +127,14 @@ def _decide(args: argparse.Namespace):
         raise SetupError(str(error)) from None
     request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir, source)
     notes: list[str] = []  # what resolving finds in the run folder: said once no other training holds it
-    plan = resolve_run(request, log=notes.append)  # a new run's --precision auto stays "auto" until TensorFlow is there
+    try:
+        plan = resolve_run(request, log=notes.append)  # a new run's --precision auto: "auto" until TensorFlow is there
+    except SetupError:
+        _print_lines(notes)
+        raise
     if not args.dry_run and distribute.is_chief(plan.config.strategy):
         _refuse_if_in_use(plan.run.path)
-    for note in notes:
-        print(note)
+    _print_lines(notes)
     scan = None
     if not args.dry_run:
         if plan.epochs is None:
@@ -143,6 +146,11 @@ def _decide(args: argparse.Namespace):
         plan.config = dataclasses.replace(plan.config, precision=choice.policy)
         print(choice.describe())
     return plan, scan
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
 
 
 def _refuse_if_in_use(folder: Path) -> None:
