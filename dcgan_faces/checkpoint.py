@@ -86,6 +86,9 @@ def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np
          staging: Path | None = None) -> Path:
     """Write ckpt-{iteration}.npz into `folder` atomically and keep only the newest `keep` checkpoints.
 
+    The ones it would prune go first, before the new one is written: a disk with room for `keep` checkpoints
+    keeps taking them. The newest one stays until the new one is written, whatever `keep`.
+
     With `staging` (fast local disk) the file is written there first and then copied beside its final
     name, so a slow or failing destination such as a Drive mount never shows a half-written checkpoint.
     """
@@ -94,6 +97,7 @@ def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np
     for group, owner in _variable_groups(gan).items():
         arrays.update({f"{group}/{name}": np.asarray(v.numpy()) for name, v in named_variables(owner).items()})
     final = folder / f"ckpt-{state['iteration']:08d}.npz"
+    _prune([path for path in checkpoints(folder) if path != final][max(keep - 1, 1):])
     if staging is None:
         write_atomically(final, lambda tmp: np.savez(tmp, **arrays))
     else:
@@ -101,9 +105,18 @@ def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np
             local = Path(work) / final.name
             np.savez(local, **arrays)
             write_atomically(final, lambda tmp: shutil.copyfile(local, tmp))
-    for old in checkpoints(folder)[keep:]:
-        old.unlink(missing_ok=True)
+    _prune(checkpoints(folder)[keep:])
     return final
+
+
+def _prune(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def iteration_of(path: Path) -> int:
+    """The iteration in a checkpoint's name (ckpt-NNNNNNNN.npz)."""
+    return int(NAME.search(path.name)[1])
 
 
 def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:

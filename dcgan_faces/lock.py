@@ -7,10 +7,16 @@ lock however old its heartbeat (stopped with SIGSTOP, a closed laptop lid), a de
 machine, or from this one before a reboot (its process number means nothing now), the heartbeat decides: it
 is gone after STALE_AFTER seconds without one (e.g. a Colab VM that disconnected). A heartbeat dated in the
 future (another machine's clock ahead) counts as fresh.
+
+Judging a lock and taking it over is one step for every trainer on this machine: it is done holding an flock on
+the run folder itself, so that of two starts racing for a dead trainer's folder the loser finds the winner's
+fresh lock, never deletes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import threading
@@ -49,21 +55,34 @@ class RunLock:
 
     def acquire(self) -> str | None:
         """Take the lock; returns a message when a stale lock was taken over. LockedError when held."""
+        with _only_one_at_a_time(self.path.parent):
+            message = self._take()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+        return message
+
+    def refuse_if_held(self) -> dict | None:
+        """LockedError when another live training holds the folder; else the holder of a lock that is stale (None:
+        no lock). Looks only: nothing is taken or changed."""
+        if not self.path.exists():
+            return None
+        holder, age = self._holder()
+        if not _stale(holder, age):
+            raise LockedError(_in_use(self.path, holder, age))
+        return holder
+
+    def _take(self) -> str | None:
         message = None
-        if self.path.exists():
-            holder, age = self._holder()
-            if not _stale(holder, age):
-                raise LockedError(_in_use(self.path, holder, age))
+        holder = self.refuse_if_held()
+        if holder is not None:
             self.path.unlink(missing_ok=True)
             message = f"taking over the run folder from a training that is gone ({_who(holder)})"
         try:
             with open(self.path, "x") as file:
                 file.write(self.mine)
-        except FileExistsError:
+        except FileExistsError:  # another machine's start, which our flock does not hold back
             raise LockedError(f"--out {self.path.parent} was just taken by another training; pick another "
                               "--out or wait for it to finish") from None
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-        self._thread.start()
         return message
 
     def follow(self, folder: Path) -> None:
@@ -72,11 +91,9 @@ class RunLock:
 
     def release(self) -> None:
         self._stop.set()
-        try:
+        with _only_one_at_a_time(self.path.parent), contextlib.suppress(OSError):
             if self.path.read_text() == self.mine:
                 self.path.unlink()
-        except OSError:
-            pass
 
     def __enter__(self) -> RunLock:
         return self
@@ -98,6 +115,23 @@ class RunLock:
         except (OSError, ValueError):
             return {}, STALE_AFTER + 1  # unreadable or vanished: nobody keeps it alive
 
+
+@contextlib.contextmanager
+def _only_one_at_a_time(folder: Path):
+    """Within: no other process of this machine judges or changes `folder`'s lock (an exclusive flock on the
+    folder, released when the process ends however it ends). Where the folder cannot be opened or its file
+    system has no flock, unguarded: creating the lock (O_EXCL) still lets one start win."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the flock
 
 
 def _on_this_machine(holder: dict) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -80,10 +81,16 @@ class RunFolder:
         self.checkpoints.mkdir(parents=True, exist_ok=True)
 
     def move_aside(self) -> Path | None:
-        """The run here renamed to FOLDER-YYYYMMDD-HHMMSS (returned); None when the folder holds no run."""
+        """The run here renamed to FOLDER-YYYYMMDD-HHMMSS, or FOLDER-YYYYMMDD-HHMMSS-2, -3... where that name is
+        taken (returned); None when the folder holds no run. Call it holding the run's lock."""
         if not self.is_run():
             return None
-        aside = self.path.with_name(f"{self.path.name}-{datetime.now():%Y%m%d-%H%M%S}")
+        stamp = f"{self.path.name}-{datetime.now():%Y%m%d-%H%M%S}"
+        aside = self.path.with_name(stamp)
+        for number in itertools.count(2):
+            if not (aside.exists() or aside.is_symlink()):
+                break
+            aside = self.path.with_name(f"{stamp}-{number}")
         self.path.rename(aside)
         return aside
 

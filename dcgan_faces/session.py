@@ -48,14 +48,16 @@ class Session:
         self.progress = Progress(config.save_every)
         self.writers: list[Writer] = [self.progress]
         self.generator_writer: SavedGenerator | None = None
+        self.checkpoint_writer: Checkpoints | None = None
         if chief:
             from dcgan_faces.tblog import TensorBoardLog
 
             tensorboard = TensorBoardLog(run.path / "tensorboard")
             self.generator_writer = SavedGenerator()
+            self.checkpoint_writer = Checkpoints(config.checkpoint_interval)
             self.writers = [self.metrics, TensorBoard(tensorboard), Evaluation(config.eval_every),
                             Previews(config.save_every, tensorboard), LossPlot(config.save_every),
-                            Checkpoints(config.checkpoint_interval), self.progress, self.generator_writer]
+                            self.checkpoint_writer, self.progress, self.generator_writer]
             if notebook.in_kernel():  # after Previews and LossPlot: it shows the files they wrote
                 self.writers.append(notebook.NotebookDisplay(config.save_every))
         self._unavailable: set[str] = set()
@@ -128,8 +130,14 @@ class Session:
 
     def finish(self, stopped_by: int | None) -> int:
         self._each("on_train_end")
-        if self.generator_writer is not None and self.generator_writer.saved_as != self.run_folder.generator_path:
-            return 1  # the message said where it went, or that it could not be saved
+        checkpoint_lost = self.checkpoint_writer is not None and self.checkpoint_writer.failed is not None
+        if checkpoint_lost:
+            print(self._newest_checkpoint(self.checkpoint_writer.failed), file=sys.stderr, flush=True)
+        # the generator elsewhere or nowhere: the message said where it went, or that it could not be saved
+        generator_lost = self.generator_writer is not None and \
+            self.generator_writer.saved_as != self.run_folder.generator_path
+        if checkpoint_lost or generator_lost:
+            return 1
         k, where = self.trainer.iteration, self.run_folder.path
         if stopped_by is not None:
             self.say(f"stopped at iteration {k:,}: checkpoint, grid and generator saved in {where}. "
@@ -137,6 +145,17 @@ class Session:
             return 128 + stopped_by
         self.say(f"done: {k:,} iterations; generator saved as {self.run_folder.generator_path}")
         return 0
+
+    def _newest_checkpoint(self, failed: int) -> str:
+        """Training ends with its last checkpoint not written: what a re-run resumes from."""
+        saved = checkpoint.checkpoints(self.run_folder.checkpoints)
+        if not saved:
+            return (f"error: the checkpoint of iteration {failed:,} could not be written and no checkpoint of this "
+                    "run is saved: the same command starts again from iteration 0. Free some space in "
+                    f"{self.run_folder.path} first")
+        return (f"error: the checkpoint of iteration {failed:,} could not be written; the newest saved one is of "
+                f"iteration {checkpoint.iteration_of(saved[0]):,} ({saved[0]}): the same command resumes from "
+                f"there. Free some space in {self.run_folder.path} first")
 
     # ------------------------------------------------------------------------------------- for writers
 

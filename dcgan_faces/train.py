@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 from pathlib import Path
 
@@ -52,37 +51,13 @@ def given_settings(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in fields and v is not None}
 
 
-class StopRequest:
-    """Turns SIGINT and SIGTERM (Ctrl-C, a Colab disconnect) into a flag the loop checks between steps."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._previous = {}
-
-    def __enter__(self) -> StopRequest:
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum, frame):
-        if self.signal is not None:  # a second Ctrl-C: stop at once
-            raise KeyboardInterrupt
-        self.signal = signum
-        print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
-
-
 class AlreadyFinished(Exception):
     """The run has trained its length already: nothing to do, and how to train further."""
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser(prog).parse_args(argv)
-    from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
+    from dcgan_faces.interrupt import Interrupted, StopRequest, exit_code, sigterm_unwinds
     from dcgan_faces.resolve import SetupError
 
     try:
@@ -102,6 +77,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         with StopRequest() as stop:
             return session.run(stop)
+    except Interrupted as forced:  # a third stop signal: out without the save
+        return exit_code(forced, "stopping")
     finally:
         if lock is not None:
             lock.release()
@@ -141,7 +118,7 @@ def _decide(args: argparse.Namespace):
     What can be checked without TensorFlow (the settings, the run folder, the data and its number of image
     files) is checked before it is imported, which takes seconds; then a new run's --precision auto is chosen.
     """
-    from dcgan_faces import precision, quiet, sources
+    from dcgan_faces import distribute, precision, quiet, sources
     from dcgan_faces.resolve import Request, SetupError, resolve_run
 
     try:
@@ -149,7 +126,15 @@ def _decide(args: argparse.Namespace):
     except sources.DataError as error:
         raise SetupError(str(error)) from None
     request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir, source)
-    plan = resolve_run(request)  # a new run's --precision auto stays "auto" until TensorFlow is there
+    notes: list[str] = []  # what resolving finds in the run folder: said once no other training holds it
+    try:
+        plan = resolve_run(request, log=notes.append)  # a new run's --precision auto: "auto" until TensorFlow is there
+    except SetupError:
+        _print_lines(notes)
+        raise
+    if not args.dry_run and distribute.is_chief(plan.config.strategy):
+        _refuse_if_in_use(plan.run.path)
+    _print_lines(notes)
     scan = None
     if not args.dry_run:
         if plan.epochs is None:
@@ -161,6 +146,23 @@ def _decide(args: argparse.Namespace):
         plan.config = dataclasses.replace(plan.config, precision=choice.policy)
         print(choice.describe())
     return plan, scan
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def _refuse_if_in_use(folder: Path) -> None:
+    """A run folder another live training holds: refused first, in one line, before anything is said of it (its
+    lock is taken later, by _own_folder, which refuses again should one have started in between)."""
+    from dcgan_faces.lock import LockedError, RunLock
+    from dcgan_faces.resolve import SetupError
+
+    try:
+        RunLock(folder).refuse_if_held()
+    except LockedError as error:
+        raise SetupError(str(error)) from None
 
 
 def _refuse_finished(plan, steps: int) -> None:
@@ -218,12 +220,18 @@ def _own_folder(plan):
 def _move_aside(run) -> None:
     """--fresh: the earlier run renamed aside, under its own lock (nobody trains there while it moves)."""
     from dcgan_faces.lock import RunLock
+    from dcgan_faces.resolve import SetupError
 
     earlier = RunLock(run.path)
     _acquire(earlier, run.path)
-    moved = run.move_aside()
-    earlier.follow(moved)
-    earlier.release()
+    try:
+        moved = run.move_aside()
+        earlier.follow(moved)
+    except OSError as error:
+        raise SetupError(f"--fresh: cannot move the earlier run {run.path} aside ({error.strerror or error}); "
+                         "move or rename it yourself, or pick another --out") from None
+    finally:
+        earlier.release()
     print(f"--fresh: moved the earlier run to {moved}")
 
 

@@ -7,6 +7,7 @@ mount) is reported by `Session.attempt` and training goes on with the previous f
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import tempfile
@@ -171,6 +172,7 @@ class Checkpoints(Writer):
 
     def __init__(self, every: int):
         self.every = every
+        self.failed: int | None = None  # the iteration whose checkpoint, the last one tried, could not be written
 
     def on_train_end(self, session):
         if not (session.run_folder.checkpoints / f"ckpt-{session.trainer.iteration:08d}.npz").exists():
@@ -178,7 +180,9 @@ class Checkpoints(Writer):
 
     def write(self, session):
         session.metrics.flush(session)
-        session.attempt(f"the checkpoint of iteration {session.trainer.iteration:,}", session.save_checkpoint)
+        k = session.trainer.iteration
+        saved = session.attempt(f"the checkpoint of iteration {k:,}", session.save_checkpoint)
+        self.failed = None if saved else k
 
 
 class SavedGenerator(Writer):
@@ -197,8 +201,7 @@ class SavedGenerator(Writer):
             return
         except OSError as error:
             problem = f"could not write the generator {session.run_folder.generator_path} ({error.strerror or error})"
-        fallback = Path(tempfile.gettempdir()) / f"{session.run_folder.path.name}-generator-" \
-                                                 f"{session.trainer.iteration:08d}.keras"
+        fallback = fallback_path(session.run_folder.path, session.trainer.iteration)
         try:
             self.saved_as = _save_generator(generator, fallback)
         except OSError as error:
@@ -207,6 +210,13 @@ class SavedGenerator(Writer):
                         "checkpoint")
             return
         session.say(f"{problem}; saved it as {fallback} instead: move it into the run folder once there is room")
+
+
+def fallback_path(run: Path, iteration: int) -> Path:
+    """Where the generator goes when the run folder has no room: the system's temporary folder, under the run's
+    name and a short hash of its full path (two runs named alike in different places keep a copy each)."""
+    digest = hashlib.sha256(str(Path(run).resolve()).encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"{Path(run).name}-{digest}-generator-{iteration:08d}.keras"
 
 
 def _save_generator(stock_model, path: Path) -> Path:

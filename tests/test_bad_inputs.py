@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from dcgan_faces import data, session, train
+from dcgan_faces import data, session, train, writers
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.sources import images
 from dcgan_faces.sources.folder import find_images
@@ -149,7 +149,7 @@ def test_disk_full_while_saving_outputs_keeps_the_previous_files(face_folder, tm
     before = sorted(p.name for p in checkpoints.iterdir())
     monkeypatch.setattr(session.checkpoint.np, "savez", _disk_full)
     monkeypatch.setattr(Image.Image, "save", _disk_full)
-    assert _train(face_folder, tmp_path, "--steps", "4") == 0
+    assert _train(face_folder, tmp_path, "--steps", "4") == 1  # its last checkpoint is not written
     out = capsys.readouterr().out
     assert "could not write the checkpoint of iteration 4 (No space left on device)" in out
     assert "could not write the preview grid of iteration 4" in out
@@ -158,7 +158,7 @@ def test_disk_full_while_saving_outputs_keeps_the_previous_files(face_folder, tm
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert _train(face_folder, tmp_path, "--steps", "5") == 1
     assert "could not write the generator" in capsys.readouterr().out
-    assert (tmp_path / "run-generator-00000005.keras").exists(), "saved where there is room"
+    assert writers.fallback_path(tmp_path / "run", 5).exists(), "saved where there is room"
 
 
 def _nan_at(iteration, times=1):

@@ -20,6 +20,7 @@ from dcgan_faces import cache, data, prepare
 from dcgan_faces.atomic import HOST
 from dcgan_faces.movie import main as movie
 from dcgan_faces.runfolder import MARK, RunFolder
+from dcgan_faces.writers import fallback_path
 from tests.conftest import TINY_RES, TINY_STEPS, draw_faces, train_quietly
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,8 +85,8 @@ def test_a_full_disk_during_training_keeps_every_earlier_file(face_folder, tmp_p
         captured = capsys.readouterr().out
         assert "could not write the checkpoint of iteration 4 (No space left on device)" in captured
         assert f"could not write the generator {out / 'generator.keras'} (No space left on device); saved it as " \
-               f"{tmp_path / 'run-generator-00000004.keras'} instead" in captured
-        assert (tmp_path / "run-generator-00000004.keras").stat().st_size > 0
+               f"{fallback_path(out, 4)} instead" in captured
+        assert fallback_path(out, 4).stat().st_size > 0
         assert len(kept) == 4  # grids 0 and 2, checkpoint 2, the generator
         for path, content in kept.items():
             assert path.read_bytes() == content, f"{path.name} was changed"
@@ -302,7 +303,7 @@ def test_a_disk_that_fills_mid_run_is_one_line_per_writer_and_the_generator_is_s
                      "the checkpoint of iteration 6"):
             assert captured.out.count(f"could not write {what} (No space left on device)") == 1, what
         assert "Traceback" not in captured.out + captured.err
-        fallback = tmp_path / "run-generator-00000006.keras"
+        fallback = fallback_path(disk / "run", 6)
         assert f"saved it as {fallback} instead" in captured.out
     import keras
 
@@ -368,10 +369,10 @@ def test_a_generator_that_fits_nowhere_says_where_it_could_not_go(tmp_path, monk
     saved.on_train_end(session)
     assert saved.saved_as is None and len(said) == 1
     assert said[0].startswith(f"could not write the generator {tmp_path / 'run/generator.keras'} (No space left on "
-                              f"device), nor {tmp_path / 'run-generator-00000007.keras'} (No space left on device)")
+                              f"device), nor {fallback_path(tmp_path / 'run', 7)} (No space left on device)")
     monkeypatch.setattr(writers, "_save_generator", lambda generator, path: path)
     saved.on_train_end(session)
-    assert saved.saved_as == tmp_path / "run-generator-00000007.keras" and "instead" in said[1]
+    assert saved.saved_as == fallback_path(tmp_path / "run", 7) and "instead" in said[1]
 
 
 def _no_room_for_json(original):
