@@ -14,6 +14,7 @@ from pathlib import Path
 from dcgan_faces import __version__
 from dcgan_faces.cli_types import Parser, positive_float
 from dcgan_faces.config import FIXED, TrainConfig, add_flags, fields_that_are
+from dcgan_faces.interrupt import signal_name
 
 EPILOG = """\
 Iterations and epochs: one iteration trains D on one real and one fake batch and G on one batch. An epoch
@@ -73,7 +74,7 @@ class StopRequest:
         if self.signal is not None:  # a second Ctrl-C: stop at once
             raise KeyboardInterrupt
         self.signal = signum
-        print(f"\n{signal.Signals(signum).name}: finishing this step, then saving a checkpoint...", flush=True)
+        print(f"\n{signal_name(signum)}: finishing this step, then saving a checkpoint...", flush=True)
 
 
 class AlreadyFinished(Exception):
