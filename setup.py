@@ -2,6 +2,7 @@
 
 TensorFlow is an extra, not a plain requirement: the CPU wheel (`tensorflow-cpu`) and the GPU-capable one
 (`tensorflow`) provide the same module and must not both be installed. Colab already has `tensorflow`.
+`tensorflow-cpu` has no wheel for macOS: there `[cpu]` is `tensorflow`, which is the CPU build on a Mac.
 """
 
 from pathlib import Path
@@ -25,10 +26,11 @@ setup(
     install_requires=["keras>=3.0", "numpy>=1.24", "pillow>=10.0", "tqdm>=4.60", "gdown>=5.0", "matplotlib>=3.7"],
     entry_points={"console_scripts": ["dcgan-faces=dcgan_faces.cli:main"]},
     extras_require={
-        "cpu": ["tensorflow-cpu>=2.16"],
+        "cpu": ['tensorflow-cpu>=2.16; sys_platform != "darwin"', 'tensorflow>=2.16; sys_platform == "darwin"'],
         "gpu": ["tensorflow>=2.16"],
         "metrics": metrics,
         "media": media,
-        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6", *metrics, *media],
+        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6", "ruff>=0.4",
+                 *metrics, *media],
     },
 )

@@ -156,7 +156,8 @@ class BatchNormalization(layers.BatchNormalization):
     """`layers.BatchNormalization` whose training-mode step runs TensorFlow's fused kernel."""
 
     def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable) or mask is not None or self.renorm or self.synchronized \
+        renorm = getattr(self, "renorm", False)  # Keras 3.14+; Python 3.10 gets at most Keras 3.12, without it
+        if not (training and self.trainable) or mask is not None or renorm or self.synchronized \
                 or self.axis not in (-1, len(inputs.shape) - 1) or not (self.scale and self.center):
             return super().call(inputs, training=training, mask=mask)
         x = ops.cast(inputs, "float32")

@@ -3,7 +3,10 @@ SSH connection), all handled alike.
 
 While a command sets up (for example builds a cache), one unwinds like Ctrl-C, removing temporary files on the way,
 and the command exits with the signal's own code, 128 + its number, as a stopped training does. While a training
-runs, one is a request (StopRequest): the loop finishes its step and saves before it exits."""
+runs, one is a request (StopRequest): the loop finishes its step and saves before it exits.
+
+And how a stop is put to the user: in a terminal Ctrl-C and the same command again, in a notebook the cell's
+interrupt and the cell again."""
 
 from __future__ import annotations
 
@@ -43,8 +46,7 @@ def sigterm_unwinds() -> Iterator[None]:
 def exit_code(stop: BaseException, doing: str) -> int:
     """Say in one line that `doing` was interrupted and nothing half-written is kept; 128 + the signal's number."""
     signum = stop.args[0] if isinstance(stop, Interrupted) else signal.SIGINT
-    _say(f"\n{signal.Signals(signum).name} while {doing}: nothing half-written is kept; run the same command again",
-         sys.stderr)
+    _say(f"\n{signal_name(signum)} while {doing}: nothing half-written is kept; {rerun()} again", sys.stderr)
     return 128 + signum
 
 
@@ -71,7 +73,7 @@ class StopRequest:
         if signum == signal.SIGHUP:
             _leave_terminal(self._terminals)
         self.received += 1
-        name = signal.Signals(signum).name
+        name = signal_name(signum)
         if self.received == 1:
             self.signal = signum
             _say(f"\n{name}: finishing this step, then saving a checkpoint...")
@@ -107,3 +109,27 @@ def _leave_terminal(descriptors: tuple[int, ...]) -> None:
         for descriptor in descriptors:
             os.dup2(null, descriptor)
         os.close(null)
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (Colab's included), where a cell's output can show images. IPython is never
+    imported here unless the process has already loaded it: a terminal run is unchanged."""
+    if "IPython" not in sys.modules:
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def rerun() -> str:
+    """How to carry on after a stop, to be followed by "again": in a notebook its cell, in a terminal the command."""
+    return "run this cell" if in_kernel() else "run the same command"
+
+
+def how_to_stop() -> str:
+    return ("interrupting this cell stops cleanly; running it again resumes" if in_kernel()
+            else "Ctrl-C here stops cleanly; the same command resumes")
+
+
+def signal_name(signum: int) -> str:
+    """SIGINT in a notebook is its interrupt (Runtime → Interrupt execution); elsewhere the signal's own name."""
+    return "interrupted" if signum == signal.SIGINT and in_kernel() else signal.Signals(signum).name

@@ -1,29 +1,25 @@
 """Running the tools from a Jupyter or Colab notebook: the newest grid and loss plot shown live in the training
-cell, and a failed or stopped tool reported in one line that also stops Runtime → Run all.
+cell, a failed tool reported in one line that also stops Runtime → Run all, and a stop (the kernel interrupted)
+as a clean stop that says how to continue.
 
 IPython is never imported here unless the process has already loaded it: a terminal run is unchanged.
 """
 
 from __future__ import annotations
 
+import shlex
 import signal
-import sys
 from pathlib import Path
 
 from dcgan_faces import staging
+from dcgan_faces.interrupt import in_kernel as in_kernel  # where session.py and the notebook's users look for it
 from dcgan_faces.writers import Writer
 
 DRIVE_MOUNT = Path("/content/drive")
 DRIVE_ROOT = DRIVE_MOUNT / "MyDrive"
 LOCAL_DRIVE = Path("drive")  # where a notebook run outside Colab keeps what would go to Drive
-
-
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel (Colab's included), where a cell's output can show images."""
-    if "IPython" not in sys.modules:
-        return False
-    shell = sys.modules["IPython"].get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+DRIVE_RUNS = "dcgan_runs"  # the notebook's run folders on Drive: MyDrive/dcgan_runs/...
+STOPPED = 128 + signal.SIGINT  # a tool's exit code after the kernel's interrupt stopped it cleanly
 
 
 def drive_folders(data: str, cache: str, run_folder: str) -> tuple[str, str, str]:
@@ -34,12 +30,28 @@ def drive_folders(data: str, cache: str, run_folder: str) -> tuple[str, str, str
         from google.colab import drive as colab_drive
 
         colab_drive.mount(str(DRIVE_MOUNT))
+        if not Path(data).is_dir():
+            raise ToolStopped(f"DATA: {data} is not a folder on your Drive; put your face photos there (subfolders "
+                              "are searched too), or set DATA to the folder that holds them")
         return data, cache, run_folder
     data, cache, run_folder = (_local(path) for path in (data, cache, run_folder))
     if not Path(data).is_dir():
         print(f"not on Colab: no {data} here, so the demo faces stand in for your photos")
         data = "demo"
     return data, cache, run_folder
+
+
+def trained_run(model: str = "") -> str:
+    """`model` as given; blank: the run folder whose generator was saved last, under ./runs or the notebook's
+    Drive runs folder (./drive/dcgan_runs outside Colab)."""
+    if model.strip():
+        return model.strip()
+    drive_runs = DRIVE_ROOT / DRIVE_RUNS if staging.in_colab() else LOCAL_DRIVE / DRIVE_RUNS
+    generators = [*Path("runs").glob("*/generator.keras"), *drive_runs.glob("*/generator.keras")]
+    if not generators:
+        raise ToolStopped("MODEL: no trained generator here yet; run a training cell above first, or set MODEL to "
+                          "a run folder")
+    return str(max(generators, key=lambda path: path.stat().st_mtime).parent)
 
 
 def _local(path: str) -> str:
@@ -88,21 +100,37 @@ class ToolStopped(Exception):
         return [str(self)]
 
 
-def run(command: str, argv: list[str]) -> None:
-    """`dcgan-faces COMMAND ARGV...` in this kernel, e.g. run("train", ["--res", "32"]); raises ToolStopped when
-    it exits non-zero. Interrupt the kernel (Ctrl-C) to stop training cleanly, with a checkpoint."""
+def run(command: str, argv: str | list | tuple = "") -> None:
+    """`dcgan-faces COMMAND ARGV...` in this kernel: run("train", "--res 32 --steps 300") or run("train", ["--res",
+    32, "--steps", 300]). Raises ToolStopped when the tool fails. Interrupting the kernel (Runtime → Interrupt
+    execution) is a clean stop, no failure: training finishes its step, saves a checkpoint and says where it
+    stopped; running the cell again continues."""
     from dcgan_faces import cli
 
+    arguments = _arguments(command, argv)
     try:
-        code = cli.main([command, *(str(arg) for arg in argv)])
+        code = cli.main([command, *arguments])
     except SystemExit as exit_:  # argparse on a mistyped flag: its usage line is printed already
         code = exit_.code
-    except KeyboardInterrupt:
-        raise ToolStopped(f"{command}: interrupted twice, stopped at once; run this cell again to resume from the "
-                          "last checkpoint") from None
-    if code:
+    except KeyboardInterrupt:  # a second interrupt, or one outside training's own handling
+        print(f"{command}: interrupted, stopped at once; run this cell again to continue")
+        return
+    if code and code != STOPPED:  # a stop has said where it stopped and how to continue
         raise ToolStopped(f"{command} stopped with exit code {code}{_signal_name(code)}: the lines above say why; "
                           "run this cell again to resume or retry")
+
+
+def _arguments(command: str, argv) -> list[str]:
+    """The flags as a list: a string split as a shell would ("--out 'my run'"), a list or tuple as it is."""
+    if isinstance(argv, str):
+        try:
+            return shlex.split(argv)
+        except ValueError as error:  # an unclosed quote
+            raise ToolStopped(f"run({command!r}, {argv!r}): {error}; close the quote") from None
+    if isinstance(argv, list | tuple):
+        return [str(arg) for arg in argv]
+    raise ToolStopped(f"run({command!r}, ...): give the flags as a string (\"--res 32 --steps 300\") or a list "
+                      f"([\"--res\", 32]), not {type(argv).__name__}")
 
 
 def _signal_name(code) -> str:

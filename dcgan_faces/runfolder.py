@@ -6,7 +6,7 @@ import itertools
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from PIL import Image
@@ -65,7 +65,7 @@ class RunFolder:
     def write_mark(self, run_id: str, earlier_version: bool = False) -> None:
         """Mark the folder as the run `run_id`'s; `earlier_version`: a run made before the mark existed."""
         mark = {"run_id": run_id, "version": __version__,
-                "created": datetime.now(UTC).isoformat(timespec="seconds")}
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         if earlier_version:
             mark["made_by_an_earlier_version"] = True
         write_json(self.mark_path, mark)

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dcgan_faces import __version__, checkpoint, notebook
+from dcgan_faces import __version__, checkpoint, interrupt, notebook
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.data import LISTING, Dataset
 from dcgan_faces.preview import preview_seeds
@@ -141,7 +141,7 @@ class Session:
         k, where = self.trainer.iteration, self.run_folder.path
         if stopped_by is not None:
             self.say(f"stopped at iteration {k:,}: checkpoint, grid and generator saved in {where}. "
-                     "Run the same command to resume.")
+                     f"{interrupt.rerun().capitalize()} again to continue.")
             return 128 + stopped_by
         self.say(f"done: {k:,} iterations; generator saved as {self.run_folder.generator_path}")
         return 0

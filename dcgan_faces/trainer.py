@@ -102,11 +102,11 @@ class Trainer:
         self.iteration += 1
         if gan.average:
             gan.average.update(self.iteration)
-        return {
-            "d_loss": 0.5 * (d_real[0] + d_fake[0]),
-            "d_acc": 0.5 * (d_real[1] + d_fake[1]),
-            "g_loss": g_loss,
-            "g_acc": g_acc,
+        return {  # float(): Keras before 3.13 (all that Python 3.10 gets) returns NumPy scalars
+            "d_loss": float(0.5 * (d_real[0] + d_fake[0])),
+            "d_acc": float(0.5 * (d_real[1] + d_fake[1])),
+            "g_loss": float(g_loss),
+            "g_acc": float(g_acc),
         }
 
     def discriminator_labels(self, k: int) -> tuple[np.ndarray, np.ndarray]:

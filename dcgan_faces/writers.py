@@ -18,6 +18,7 @@ import numpy as np
 
 from dcgan_faces.atomic import write_atomically
 from dcgan_faces.cli_types import MIN_EVAL_IMAGES
+from dcgan_faces.interrupt import how_to_stop
 from dcgan_faces.preview import image_grid, to_uint8
 from dcgan_faces.sampling import in_fixed_batches
 
@@ -267,8 +268,7 @@ class Progress(Writer):
             return text
         text += f"; the {left:,} iterations to go take about {duration(per * left)}"
         if per * left > 3600 and session.trainer.iteration < 2 * FIRST_STEPS:
-            text += (". For a first look at faces within minutes, try --res 32 --steps 500 (Ctrl-C here "
-                     "stops cleanly; the same command resumes)")
+            text += f". For a first look at faces within minutes, try --res 32 --steps 500 ({how_to_stop()})"
         return text
 
     def line(self, session, iteration: int, logs: dict) -> str:

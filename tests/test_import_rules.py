@@ -16,35 +16,68 @@ PACKAGE = Path(dcgan_faces.__file__).parent
 
 @dataclass(frozen=True)
 class Import:
-    importer: str  # module names without the package: "writers"
+    importer: str  # module names without the package, dotted below it: "writers", "sources.demo"
     line: int
     imported: str
+    file: str  # the importer's file below the package: "sources/demo.py"
 
     def __str__(self) -> str:
-        return f"dcgan_faces/{self.importer}.py:{self.line} imports {self.imported}"
+        return f"dcgan_faces/{self.file}:{self.line} imports {self.imported}"
+
+
+def module_files(folder: Path) -> dict[str, Path]:
+    """Every module of the package in `folder`, subpackages' included: {"writers": its path, "sources.demo": ...,
+    "sources": its __init__.py}; the package's own __init__ is not one."""
+    modules = {}
+    for path in sorted(folder.rglob("*.py")):
+        parts = path.relative_to(folder).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:
+            modules[".".join(parts)] = path
+    return modules
 
 
 def imports(folder: Path) -> list[Import]:
-    """Every import of a module of the package by a module of the package in `folder`."""
-    modules = {path.stem for path in folder.glob("*.py")} - {"__init__"}
-    return [Import(path.stem, node.lineno, name)
-            for path in sorted(folder.glob("*.py"))
+    """Every import of a module of the package by a module of the package in `folder` or its subpackages."""
+    modules = module_files(folder)
+    return [Import(importer, node.lineno, name, path.relative_to(folder).as_posix())
+            for importer, path in modules.items()
             for node in ast.walk(ast.parse(path.read_text(), str(path)))
-            for name in sorted(_modules_named(node) & modules)]
+            for name in sorted(_modules_named(node, _package_of(importer, path), modules))]
 
 
-def _modules_named(node: ast.AST) -> set[str]:
+def _package_of(importer: str, path: Path) -> str:
+    """The package a module is in, dotted below dcgan_faces: "" for writers, "sources" for sources.demo and for
+    sources/__init__.py itself."""
+    return importer if path.name == "__init__.py" else importer.rpartition(".")[0]
+
+
+def _modules_named(node: ast.AST, package: str, modules) -> set[str]:
     """The package's modules an import statement may name: `import dcgan_faces.x`, `from dcgan_faces import x`,
-    `from dcgan_faces.x import y`, `from . import x`, `from .x import y`."""
+    `from dcgan_faces.x import y`, `from . import x`, `from .x import y`, and their forms for a subpackage's
+    modules ("sources.demo"), each the most specific module that exists."""
     if isinstance(node, ast.Import):
-        return {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("dcgan_faces.")}
+        named = {_deepest(alias.name.removeprefix("dcgan_faces."), modules) for alias in node.names
+                 if alias.name.startswith("dcgan_faces.")}
+        return named - {None}
     if not isinstance(node, ast.ImportFrom):
         return set()
     module = node.module or ""
-    if node.level == 0 and module.split(".")[0] != "dcgan_faces":
-        return set()
-    inside = module.removeprefix("dcgan_faces").lstrip(".") if node.level == 0 else module
-    return {inside.split(".")[0]} if inside else {alias.name for alias in node.names}
+    if node.level == 0:
+        if module.split(".")[0] != "dcgan_faces":
+            return set()
+        base = module.removeprefix("dcgan_faces").lstrip(".")
+    else:
+        up = package.split(".")[:len(package.split(".")) - (node.level - 1)] if package else []
+        base = ".".join([*up, module]).strip(".")
+    return {_deepest(f"{base}.{alias.name}".lstrip("."), modules) for alias in node.names} - {None}
+
+
+def _deepest(dotted: str, modules) -> str | None:
+    """The longest leading part of `dotted` that is a module: "sources.base.Scan" → "sources.base"."""
+    parts = dotted.split(".")
+    return next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in modules), None)
 
 
 def command_imports(found: list[Import], by_commands: bool, commands=frozenset(COMMANDS)) -> list[str]:
@@ -117,3 +150,28 @@ def test_the_rules_see_every_form_of_import_and_name_the_offending_line(tmp_path
                                               "dcgan_faces/config.py:1 imports cli_types"]
     (tmp_path / "models.py").write_text("")
     assert cycle(imports(tmp_path)) == []
+
+
+def test_the_rules_see_the_modules_of_a_subpackage(tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "plots.py").write_text("")
+    (tmp_path / "data.py").write_text("from dcgan_faces.sources.base import Source\n")
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources/__init__.py").write_text("from dcgan_faces.sources.demo import DemoFaces\n")
+    (tmp_path / "sources/demo.py").write_text("from .base import Source\nfrom dcgan_faces import plots\n")
+    (tmp_path / "sources/base.py").write_text("from .. import config\nimport dcgan_faces.data\n")
+    (tmp_path / "config.py").write_text("")
+    found = imports(tmp_path)
+    assert sorted(map(str, found)) == [
+        "dcgan_faces/data.py:1 imports sources.base", "dcgan_faces/sources/__init__.py:1 imports sources.demo",
+        "dcgan_faces/sources/base.py:1 imports config", "dcgan_faces/sources/base.py:2 imports data",
+        "dcgan_faces/sources/demo.py:1 imports sources.base", "dcgan_faces/sources/demo.py:2 imports plots"]
+    assert command_imports(found, by_commands=False) == [
+        "dcgan_faces/sources/demo.py:2 imports plots, a command: the library imports no command; move what it "
+        "uses into a library module"]
+    assert [str(i) for i in cycle(found)] == ["dcgan_faces/data.py:1 imports sources.base",
+                                              "dcgan_faces/sources/base.py:2 imports data"]
+
+
+def test_the_package_s_subpackage_is_read():
+    assert {i.importer for i in imports(PACKAGE)} >= {"sources", "sources.demo", "sources.folder"}

@@ -45,7 +45,8 @@ def test_logs_of_shape_one_keep_their_values():
     assert set(reshaped) == set(plain)
     for name, value in plain.items():
         assert tuple(reshaped[name].shape) == (1,)
-        np.testing.assert_allclose(reshaped[name].numpy(), np.reshape(value.numpy(), [1]), rtol=1e-5)
+        # np.asarray: Keras 3.12 (the newest for Python 3.10) returns some logs as floats
+        np.testing.assert_allclose(reshaped[name].numpy(), np.reshape(np.asarray(value), [1]), rtol=1e-5)
 
 
 @pytest.mark.slow
