@@ -80,8 +80,11 @@ def test_two_starts_racing_to_take_over_a_dead_trainers_lock_never_both_own_it(t
 
 def _fake_gan(values: int):
     """What checkpoint.save reads of a GAN: four groups of one variable of `values` float32 each."""
-    variable = SimpleNamespace(numpy=lambda: np.random.default_rng(0).random(values, np.float32))
-    model = SimpleNamespace(variables=[variable], optimizer=SimpleNamespace(variables=[variable]))
+    variable = SimpleNamespace(path="dense/kernel", name="kernel",
+                               numpy=lambda: np.random.default_rng(0).random(values, np.float32))
+    layer = SimpleNamespace(name="dense", variables=[variable])
+    model = SimpleNamespace(name="model", layers=[layer], variables=[variable],
+                            optimizer=SimpleNamespace(name="adam", variables=[variable]))
     return SimpleNamespace(generator=model, discriminator=model, combined=model, average=None)
 
 
