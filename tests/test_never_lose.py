@@ -301,11 +301,10 @@ def test_two_runs_named_alike_keep_a_generator_each_where_their_folders_have_no_
         run = RunFolder(tmp_path / place / "tiny")
         run.save_generator = no_room
         said = []
-        session = SimpleNamespace(run_folder=run, say=said.append, trainer=SimpleNamespace(
-            iteration=4, gan=SimpleNamespace(output_generator=SimpleNamespace(save=lambda path, p=place: Path(
-                path).write_text(p)))))
+        context = SimpleNamespace(run=run, say=said.append, iteration=4, output_generator=SimpleNamespace(
+            save=lambda path, p=place: Path(path).write_text(p)))
         writer = writers.SavedGenerator()
-        writer.on_train_end(session)
+        writer.on_train_end(context)
         saved[place] = writer.saved_as
         assert said == [f"could not write the generator {run.generator_path} (No space left on device); saved it as "
                         f"{writer.saved_as} instead: move it into the run folder once there is room"]
