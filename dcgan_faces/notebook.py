@@ -11,7 +11,7 @@ import shlex
 import signal
 from pathlib import Path
 
-from dcgan_faces import staging
+from dcgan_faces import cli, staging
 from dcgan_faces.interrupt import in_kernel as in_kernel  # where the notebook's users look for it
 
 DRIVE_MOUNT = Path("/content/drive")
@@ -74,8 +74,6 @@ def run(command: str, argv: str | list | tuple = "") -> None:
     32, "--steps", 300]). Raises ToolStopped when the tool fails. Interrupting the kernel (Runtime → Interrupt
     execution) is a clean stop, no failure: training finishes its step, saves a checkpoint and says where it
     stopped; running the cell again continues."""
-    from dcgan_faces import cli
-
     arguments = _arguments(command, argv)
     try:
         code = cli.main([command, *arguments])

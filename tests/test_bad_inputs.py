@@ -225,7 +225,7 @@ def _learning_rates(run):
     from dcgan_faces import checkpoint
 
     arrays = checkpoint.read_latest(run / "checkpoints")[2]
-    return tuple(next(float(v) for k, v in sorted(arrays.items()) if k.startswith(group + "/0001"))
+    return tuple(next(float(v) for k, v in arrays.items() if k.startswith(group + "/") and k.endswith("/learning_rate"))
                  for group in ("g_optimizer", "d_optimizer"))
 
 

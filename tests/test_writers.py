@@ -106,3 +106,20 @@ def test_the_order_of_the_writers_does_not_change_the_metrics_log(tmp_path, monk
     assert [row.get("swd") for row in as_made] == [None, 12.0, None, 12.0, None, 12.0]
     assert reversed_ == as_made
     assert (tmp_path / "reversed/plots.png").is_file() and (tmp_path / "reversed/generator.keras").is_file()
+
+
+def test_one_factory_decides_the_notebook_display_and_the_checkpoints_staging(tmp_path, monkeypatch):
+    import tempfile
+
+    from dcgan_faces.staging import SLOW_ENV
+
+    monkeypatch.setattr(tblog, "TensorBoardLog", lambda path: None)
+    made = writers.Writers.make(TrainConfig(), RunFolder(tmp_path / "local"), True, lambda staging: None)
+    assert made.checkpoints.staging is None and made.shows == [made.progress]
+    monkeypatch.setattr(writers, "in_kernel", lambda: True)
+    monkeypatch.setenv(SLOW_ENV, str(tmp_path / "drive"))
+    made = writers.Writers.make(TrainConfig(), RunFolder(tmp_path / "drive/run"), True, lambda staging: None)
+    assert made.checkpoints.staging == Path(tempfile.gettempdir())
+    assert isinstance(made.shows[-1], writers.NotebookDisplay), "shown after the files it shows are written"
+    worker = writers.Writers.make(TrainConfig(), RunFolder(tmp_path / "local"), False, lambda staging: None)
+    assert worker.files == [] and worker.shows == [worker.progress] and worker.checkpoints is None
