@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 SEED_LIMIT = 2**32  # NumPy and Keras seeds are unsigned 32-bit integers
 MAX_RES = 1024  # beyond this a generator of this family does not fit in memory anyway
@@ -18,7 +19,22 @@ MIN_EVAL_IMAGES = 2  # an evaluation compares sets of at least this many real an
 MIN_FLOOR_IMAGES = 50
 
 
-class UsageError(Exception):
+class CommandError(Exception):
+    """What stops a command before its work: one line naming the flag or path and what to do, and the command's
+    exit code (2: bad input, or a refusal that loses nothing)."""
+
+    exit_code = 2
+
+    def report(self) -> int:
+        """Say it (an error on stderr; with exit code 0, on stdout) and return the exit code."""
+        if self.exit_code:
+            print(f"error: {self}", file=sys.stderr)
+        else:
+            print(self)
+        return self.exit_code
+
+
+class UsageError(CommandError):
     """Bad input: one line naming the flag or path and what to do."""
 
 

@@ -17,7 +17,9 @@ import numpy as np
 
 from dcgan_faces import cli_types
 from dcgan_faces.cli_types import MIN_EVAL_IMAGES, MIN_FLOOR_IMAGES, Parser, UsageError
+from dcgan_faces.data import DataError, open_dataset
 from dcgan_faces.evaluation import evaluate_generator
+from dcgan_faces.metrics import INSTALL, opencv_available
 from dcgan_faces.sampling import latent_size
 from dcgan_faces.trained_model import model_iteration, open_model
 
@@ -33,8 +35,6 @@ def load_real(source: str, cache_dir: Path, res: int, channels: int) -> np.ndarr
         return images
     if source != "demo" and not path.is_dir():
         raise UsageError(f"--real {source}: no such folder or .npy file; give the real face images")
-    from dcgan_faces.data import DataError, open_dataset
-
     try:
         return open_dataset(source, cache_dir, res, channels, log=lambda text: print(text, file=sys.stderr)).images
     except DataError as error:
@@ -84,8 +84,6 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser(prog).parse_args(argv)
-    from dcgan_faces.metrics import INSTALL, opencv_available
-
     if not opencv_available():  # before the model and TensorFlow are loaded
         print(f"error: evaluate needs OpenCV: {INSTALL}", file=sys.stderr)
         return 2

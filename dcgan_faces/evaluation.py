@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dcgan_faces.cli_types import MIN_FLOOR_IMAGES
+from dcgan_faces.metrics import evaluate_images
 from dcgan_faces.sampling import generate_images, latents
 
 
@@ -25,8 +26,6 @@ def evaluate_generator(generate: Callable[[np.ndarray], np.ndarray], real_images
 
     `generate` maps latents to images in [-1, 1] (a model's predict_on_batch, or Trainer.generate).
     """
-    from dcgan_faces.metrics import evaluate_images
-
     n = min(n, len(real_images_uint8))
     real = sample_real(real_images_uint8, n, seed)
     fake = generate_images(generate, latents(latent_size, n, seed))

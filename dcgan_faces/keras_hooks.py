@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import keras
 
+from dcgan_faces.cli_types import CommandError
+
 TESTED = "3.15"
 
 
-class KerasHookError(RuntimeError):
+class KerasHookError(CommandError, RuntimeError):
     """The installed Keras lacks an internal hook that multi-device training needs."""
 
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from dcgan_faces.atomic import HOST, alive
+from dcgan_faces.cli_types import CommandError
 
 NAME = ".lock"
 HEARTBEAT = 30.0  # seconds
@@ -42,7 +43,7 @@ def boot_id() -> str | None:
 BOOT = boot_id()
 
 
-class LockedError(Exception):
+class LockedError(CommandError):
     """Another live trainer owns the run folder."""
 
 

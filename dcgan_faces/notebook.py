@@ -1,6 +1,6 @@
 """Running the tools from a Jupyter or Colab notebook: the newest grid and loss plot shown live in the training
-cell, a failed tool reported in one line that also stops Runtime → Run all, and a stop (the kernel interrupted)
-as a clean stop that says how to continue.
+cell (writers.NotebookDisplay), a failed tool reported in one line that also stops Runtime → Run all, and a stop
+(the kernel interrupted) as a clean stop that says how to continue.
 
 IPython is never imported here unless the process has already loaded it: a terminal run is unchanged.
 """
@@ -11,9 +11,8 @@ import shlex
 import signal
 from pathlib import Path
 
-from dcgan_faces import staging
-from dcgan_faces.interrupt import in_kernel as in_kernel  # where session.py and the notebook's users look for it
-from dcgan_faces.writers import Writer
+from dcgan_faces import cli, staging
+from dcgan_faces.interrupt import in_kernel as in_kernel  # where the notebook's users look for it
 
 DRIVE_MOUNT = Path("/content/drive")
 DRIVE_ROOT = DRIVE_MOUNT / "MyDrive"
@@ -62,36 +61,6 @@ def _local(path: str) -> str:
         return path
 
 
-class NotebookDisplay(Writer):
-    """The newest preview grid and plots.png in the training cell's output, replaced in place at every grid."""
-
-    def __init__(self, every: int):
-        self.every = every
-        self.handles: dict[str, object] = {}  # "grid", "plot": IPython DisplayHandle
-
-    def on_train_begin(self, session):
-        self.write(session)
-
-    def on_train_end(self, session):
-        self.write(session)
-
-    def write(self, session):
-        session.attempt("the grid shown in the notebook", lambda: self._show(session))
-
-    def _show(self, session) -> None:
-        from IPython.display import Image, display
-
-        previews = session.run_folder.preview_files()
-        for name, path in (("grid", previews[-1] if previews else None), ("plot", session.run_folder.plot_path)):
-            if path is None or not path.exists():
-                continue
-            image = Image(data=Path(path).read_bytes(), format="png")
-            if name in self.handles:
-                self.handles[name].update(image)
-            else:
-                self.handles[name] = display(image, display_id=True)
-
-
 class ToolStopped(Exception):
     """A tool's non-zero exit in a notebook cell: IPython shows only this one line (no traceback), and the cells
     queued after it (Run all) do not run."""
@@ -105,8 +74,6 @@ def run(command: str, argv: str | list | tuple = "") -> None:
     32, "--steps", 300]). Raises ToolStopped when the tool fails. Interrupting the kernel (Runtime → Interrupt
     execution) is a clean stop, no failure: training finishes its step, saves a checkpoint and says where it
     stopped; running the cell again continues."""
-    from dcgan_faces import cli
-
     arguments = _arguments(command, argv)
     try:
         code = cli.main([command, *arguments])

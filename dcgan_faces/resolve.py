@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dcgan_faces import checkpoint, lock, sources
 from dcgan_faces.atomic import TEMPORARY
+from dcgan_faces.cli_types import CommandError
 from dcgan_faces.config import (
     CHANGEABLE,
     FIXED,
@@ -33,7 +34,7 @@ from dcgan_faces.sources import CacheSettings, DataError, Source
 STARTING = {lock.NAME, WRITE_PROBE}  # what a start writes in the run folder before its mark
 
 
-class SetupError(Exception):
+class SetupError(CommandError):
     """The run cannot start; one line naming the flag or path and what to do."""
 
 

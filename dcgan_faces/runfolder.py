@@ -11,15 +11,21 @@ from pathlib import Path
 
 from PIL import Image
 
-from dcgan_faces import __version__
+from dcgan_faces import __version__, checkpoint, staging
 from dcgan_faces.atomic import remove_stale, write_atomically, write_json, write_text
+from dcgan_faces.cli_types import CommandError
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.imagefile import save_png
+from dcgan_faces.lock import RunLock
 
 PREVIEW_PATTERN = "iter-*.png"
 MARK = ".dcgan_faces_run"  # a run folder's own mark: only a marked folder is resumed, moved aside or skipped as data
 CHECKPOINT_PATTERN = "ckpt-*.npz"
 WRITE_PROBE = ".write-test"  # the empty file a start writes and removes to learn whether the folder is writable
+
+
+class FolderError(CommandError):
+    """The run folder cannot be claimed: one line naming --out (or --fresh) and what to do."""
 
 
 @dataclass
@@ -94,6 +100,70 @@ class RunFolder:
         self.path.rename(aside)
         return aside
 
+    def claim(self, run_id: str, fresh: bool = False, damaged: list[Path] | tuple = (), say=print) -> Claim:
+        """This start's hold on the folder, the chief's: Colab's advice, --fresh's move aside of the earlier run,
+        then the folder made, locked and marked as the run `run_id`'s, and its `damaged` checkpoints set aside.
+        LockedError when another training holds it, FolderError when it cannot be written; what this claim made
+        is taken back when it fails."""
+        if staging.in_colab() and not staging.is_slow_mount(self.path):
+            say(staging.colab_advice())
+        if fresh and self.is_run():
+            self._move_aside_locked(say)
+        claim = Claim(self)
+        try:
+            self._check_writable()
+            claim.lock = self._lock(say)
+            if self.is_unmarked_run():
+                self._write(lambda: self.write_mark(run_id, earlier_version=True))
+                say(f"{self.path}: a run made by an earlier version of dcgan_faces; marked as a run folder ({MARK})")
+            claim.note()
+            if not self.is_marked():
+                self._write(lambda: self.write_mark(run_id))
+            if damaged:
+                say(f"damaged checkpoints moved to {checkpoint.set_aside(list(damaged))} (kept, never used)")
+        except BaseException:
+            claim.undo()
+            raise
+        return claim
+
+    def _move_aside_locked(self, say) -> None:
+        """--fresh: the earlier run renamed aside, under its own lock (nobody trains there while it moves)."""
+        earlier = self._lock(say)
+        try:
+            moved = self.move_aside()
+            earlier.follow(moved)
+        except OSError as error:
+            raise FolderError(f"--fresh: cannot move the earlier run {self.path} aside ({error.strerror or error}); "
+                              "move or rename it yourself, or pick another --out") from None
+        finally:
+            earlier.release()
+        say(f"--fresh: moved the earlier run to {moved}")
+
+    def _check_writable(self) -> None:
+        """The folder made, and a file written there and removed; FolderError when that fails."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_text(self.path / WRITE_PROBE, "").unlink()
+        except OSError as error:
+            raise FolderError(f"--out {self.path} is not writable ({error.strerror or error}); choose another "
+                              "folder") from None
+
+    def _lock(self, say) -> RunLock:
+        """The folder's lock taken (a stale one taken over is said); LockedError when another training holds it."""
+        lock = RunLock(self.path)
+        taken_over = self._write(lock.acquire)
+        if taken_over:
+            say(taken_over)
+        return lock
+
+    def _write(self, write):
+        """`write()`'s result; FolderError when the folder cannot be written (a full disk)."""
+        try:
+            return write()
+        except OSError as error:
+            raise FolderError(f"--out {self.path}: cannot write there ({error.strerror or error}); free some space "
+                              "or pick another --out") from None
+
     def clear_stale(self) -> None:
         """Delete the temporary files that killed processes left in the folder, its checkpoints and previews."""
         for folder in (self.path, self.checkpoints, self.previews):
@@ -154,8 +224,9 @@ class RunFolder:
 
 
 class Claim:
-    """What one start adds to a run folder, so that a start that fails before training takes it away again:
-    never anything that was there before, never a folder that holds anything else."""
+    """One start's hold on a run folder (RunFolder.claim): its lock, and what the start adds, so that a start that
+    fails before training takes it away again: never anything that was there before, never a folder that holds
+    anything else."""
 
     ENTRIES = (MARK, "config.json", "previews", "checkpoints")  # what a start writes before training
 
@@ -163,12 +234,20 @@ class Claim:
         self.run = run
         self.new_folders = [p for p in (run.path, *run.path.parents) if not p.exists()]  # innermost first
         self.before: set[str] | None = None
+        self.lock: RunLock | None = None
+
+    def release(self) -> None:
+        """Let go of the folder (training is over)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def note(self) -> None:
         """Remember what the folder holds now (call it holding the folder's lock, before writing)."""
         self.before = set(os.listdir(self.run.path))
 
     def undo(self) -> None:
+        """Let go of the folder and take back what this start added."""
+        self.release()
         if self.before is not None:
             for name in self.ENTRIES:
                 if name not in self.before:

@@ -1,33 +1,21 @@
-"""One training session: the loop, and the writers beside it (writers.py) that save what the run shows."""
+"""One training session: the loop, and rolling back after a divergence. What the run shows and saves beside the
+loop is written by the writers (writers.py), each seeing only a narrow Context of the training."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from dcgan_faces import __version__, checkpoint, interrupt, notebook
+from dcgan_faces import __version__, checkpoint, interrupt
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.data import LISTING, Dataset
 from dcgan_faces.preview import preview_seeds
 from dcgan_faces.runfolder import RunFolder
-from dcgan_faces.staging import is_slow_mount
 from dcgan_faces.trainer import Trainer
-from dcgan_faces.writers import (
-    Checkpoints,
-    Diverged,
-    Evaluation,
-    LossPlot,
-    MetricsLog,
-    Previews,
-    Progress,
-    SavedGenerator,
-    TensorBoard,
-    Writer,
-)
+from dcgan_faces.writers import Context, Diverged, MetricsLog, Reporter, Writers
 
 MAX_ROLLBACKS = 3
 DIVERGED_EXIT = 3
@@ -40,40 +28,33 @@ class Session:
     def __init__(self, config: TrainConfig, run: RunFolder, trainer: Trainer, dataset: Dataset,
                  seconds: float = 0.0, chief: bool = True, run_id: str | None = None):
         self.config, self.run_folder, self.trainer, self.dataset = config, run, trainer, dataset
-        self.images = dataset.images
         self.seconds, self.run_id = seconds, run_id
         self.rollbacks = 0
         self.preview_seeds = preview_seeds(config)
-        self.metrics = MetricsLog()
-        self.progress = Progress(config.save_every)
-        self.writers: list[Writer] = [self.progress]
-        self.generator_writer: SavedGenerator | None = None
-        self.checkpoint_writer: Checkpoints | None = None
-        if chief:
-            from dcgan_faces.tblog import TensorBoardLog
+        self.writers = Writers.make(config, run, chief, self.save_checkpoint)
+        self.reporter = Reporter(run.path, self.writers.progress.clear_line)
+        self.say = self.reporter.say
+        self.metrics = MetricsLog(run, self.reporter.attempt, kept=chief)
 
-            tensorboard = TensorBoardLog(run.path / "tensorboard")
-            self.generator_writer = SavedGenerator()
-            self.checkpoint_writer = Checkpoints(config.checkpoint_interval)
-            self.writers = [self.metrics, TensorBoard(tensorboard), Evaluation(config.eval_every),
-                            Previews(config.save_every, tensorboard), LossPlot(config.save_every),
-                            self.checkpoint_writer, self.progress, self.generator_writer]
-            if notebook.in_kernel():  # after Previews and LossPlot: it shows the files they wrote
-                self.writers.append(notebook.NotebookDisplay(config.save_every))
-        self._unavailable: set[str] = set()
-        self._failed: set[str] = set()  # writes reported as failed, said once (a grid's name holds its iteration)
+    def context(self, logs: dict | None = None) -> Context:
+        """What the writers see of this session now."""
+        trainer = self.trainer
+        return Context(self.config, self.run_folder, trainer.iteration, trainer.epoch, trainer.generate, self.say,
+                       self.reporter.attempt, save_log=self.metrics.flush, logs=logs or {},
+                       images=self.dataset.images, preview_seeds=self.preview_seeds,
+                       global_batch=trainer.global_batch, output_generator=trainer.gan.output_generator)
 
     def run(self, stop) -> int:
         """Train until config.steps or until `stop.signal`; returns the process exit code."""
         trainer = self.trainer
         try:
-            self._each("on_train_begin")
+            self._each("on_train_begin", self.context())
         except Diverged as error:
             return self._diverged_at_start(str(error))
         started = time.perf_counter() - self.seconds
         while trainer.iteration < self.config.steps and stop.signal is None:
             if self.dataset.check is not None and self.dataset.check.problem:
-                self.progress.on_train_end(self)
+                self.writers.progress.close()
                 print(f"error: {self.dataset.check.problem}", file=sys.stderr)
                 return DAMAGED_DATA_EXIT
             logs = trainer.step()
@@ -81,21 +62,31 @@ class Session:
             try:
                 if not all(math.isfinite(value) for value in logs.values()):
                     raise Diverged(", ".join(f"{name} {value:.4g}" for name, value in logs.items()))
-                self._each("on_train_batch_end", trainer.iteration, logs)
+                self._after_step(logs)
             except Diverged as error:
                 if not self.rollback(trainer.iteration, str(error)):
-                    self.progress.on_train_end(self)
+                    self.writers.progress.close()
                     return DIVERGED_EXIT
                 started = time.perf_counter() - self.seconds
         return self.finish(stop.signal)
 
-    def _each(self, event: str, *args) -> None:
+    def _after_step(self, logs: dict) -> None:
+        """The iteration's metrics row logged, with the figures the writers measured, then the writers' turn."""
+        context = self.context(logs)
+        figures = {}
         for writer in self.writers:
-            getattr(writer, event)(self, *args)
+            figures.update(writer.measure(context))
+        self.metrics.record({"iteration": context.iteration, "epoch": round(context.epoch, 4), **logs,
+                             "seconds": round(self.seconds, 3), **figures})
+        self._each("on_train_batch_end", context)
+
+    def _each(self, event: str, context: Context) -> None:
+        for writer in self.writers:
+            getattr(writer, event)(context)
 
     def rollback(self, k: int, figures: str) -> bool:
         """After a NaN or inf: reload the newest checkpoint with halved learning rates, when allowed."""
-        self.metrics.flush(self)
+        self.metrics.flush()
         found = checkpoint.read_latest(self.run_folder.checkpoints, self.say)
         last = f"the last good checkpoint (iteration {found[1]['iteration']:,}) is kept" if found else "no checkpoint"
         self.say(f"training diverged at iteration {k:,} ({figures}); {last}.")
@@ -117,7 +108,8 @@ class Session:
         self.trainer.iteration, self.seconds = state["iteration"], state.get("seconds", self.seconds)
         self.trainer.scale_learning_rates(0.5)
         self.rollbacks += 1
-        self._each("on_rollback")
+        self.metrics.rollback(self.trainer.iteration)
+        self._each("on_rollback", self.context())
         rates = ", ".join(f"{rate:.3g}" for rate in self.trainer.learning_rates())
         self.say(f"--on-nan rollback: back to iteration {self.trainer.iteration:,}, learning rates (G, D) now "
                  f"{rates} ({self.rollbacks} of {MAX_ROLLBACKS} rollbacks)")
@@ -129,13 +121,14 @@ class Session:
         return DIVERGED_EXIT
 
     def finish(self, stopped_by: int | None) -> int:
-        self._each("on_train_end")
-        checkpoint_lost = self.checkpoint_writer is not None and self.checkpoint_writer.failed is not None
+        self.metrics.flush()
+        self._each("on_train_end", self.context())
+        checkpoints, generator = self.writers.checkpoints, self.writers.generator
+        checkpoint_lost = checkpoints is not None and checkpoints.failed is not None
         if checkpoint_lost:
-            print(self._newest_checkpoint(self.checkpoint_writer.failed), file=sys.stderr, flush=True)
+            print(self._newest_checkpoint(checkpoints.failed), file=sys.stderr, flush=True)
         # the generator elsewhere or nowhere: the message said where it went, or that it could not be saved
-        generator_lost = self.generator_writer is not None and \
-            self.generator_writer.saved_as != self.run_folder.generator_path
+        generator_lost = generator is not None and generator.saved_as != self.run_folder.generator_path
         if checkpoint_lost or generator_lost:
             return 1
         k, where = self.trainer.iteration, self.run_folder.path
@@ -157,35 +150,8 @@ class Session:
                 f"iteration {checkpoint.iteration_of(saved[0]):,} ({saved[0]}): the same command resumes from "
                 f"there. Free some space in {self.run_folder.path} first")
 
-    # ------------------------------------------------------------------------------------- for writers
-
-    def say(self, text: str) -> None:
-        """A message for the user, printed clear of the progress bar."""
-        self.progress.clear_line()
-        print(text, flush=True)
-
-    def attempt(self, what: str, write, optional: bool = False) -> bool:
-        """Run a writer's action; a write error (a full disk, a vanished mount) is reported and training goes
-        on. `optional`: an action that needs an extra package; without it, say so once and stop trying."""
-        if what in self._unavailable:
-            return False
-        try:
-            write()
-        except OSError as error:
-            if what not in self._failed:  # not again: the TensorBoard log would say it at every iteration
-                self._failed.add(what)
-                self.say(f"could not write {what} ({error.strerror or error}); the previous file is kept. Free some "
-                         f"space in {self.run_folder.path} or fix the mount, and training continues.")
-            return False
-        except ImportError as error:
-            if not optional:
-                raise
-            self._unavailable.add(what)
-            self.say(f"skipping {what}: {error}")
-            return False
-        return True
-
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, staging: Path | None = None) -> None:
+        """The checkpoint of the current iteration: the models, the optimizers and what a resume needs."""
         state = {
             "iteration": self.trainer.iteration,
             "epoch": self.trainer.epoch,
@@ -198,6 +164,5 @@ class Session:
         extra = {"preview_seeds": self.preview_seeds}
         if self.dataset.listing is not None:
             extra[LISTING] = self.dataset.listing
-        folder = self.run_folder.checkpoints
-        staging = Path(tempfile.gettempdir()) if is_slow_mount(folder) else None
-        checkpoint.save(folder, self.trainer.gan, state, self.config.keep_checkpoints, extra=extra, staging=staging)
+        checkpoint.save(self.run_folder.checkpoints, self.trainer.gan, state, self.config.keep_checkpoints,
+                        extra=extra, staging=staging)

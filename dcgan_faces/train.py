@@ -9,10 +9,16 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-from dcgan_faces import __version__
-from dcgan_faces.cli_types import Parser, positive_float
+from dcgan_faces import __version__, checkpoint, distribute, layer_choice, precision, quiet, sources
+from dcgan_faces.cli_types import CommandError, Parser, positive_float
 from dcgan_faces.config import FIXED, TrainConfig, add_flags, fields_that_are
+from dcgan_faces.data import data_change, describe, open_scanned
+from dcgan_faces.interrupt import Interrupted, StopRequest, exit_code, sigterm_unwinds
+from dcgan_faces.lock import RunLock
+from dcgan_faces.resolve import Plan, Request, SetupError, resolve_run
+from dcgan_faces.sources import CacheSettings
 
 EPILOG = """\
 Iterations and epochs: one iteration trains D on one real and one fake batch and G on one batch. An epoch
@@ -51,101 +57,91 @@ def given_settings(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in fields and v is not None}
 
 
-class AlreadyFinished(Exception):
-    """The run has trained its length already: nothing to do, and how to train further."""
+class AlreadyFinished(CommandError):
+    """The run has trained its length already: nothing to do, and how to train further (said on stdout)."""
+
+    exit_code = 0
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser(prog).parse_args(argv)
-    from dcgan_faces.interrupt import Interrupted, StopRequest, exit_code, sigterm_unwinds
-    from dcgan_faces.resolve import SetupError
-
     try:
         with sigterm_unwinds():
             started = start(args)
-    except SetupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except AlreadyFinished as finished:
-        print(finished)
-        return 0
+    except CommandError as refused:  # every refusal of the start, one line, its own exit code
+        return refused.report()
     except (Interrupted, KeyboardInterrupt) as stop:
         return exit_code(stop, "starting")
     if started is None:
         return 0
-    session, lock = started
+    session, claim = started
     try:
         with StopRequest() as stop:
             return session.run(stop)
     except Interrupted as forced:  # a third stop signal: out without the save
         return exit_code(forced, "stopping")
     finally:
-        if lock is not None:
-            lock.release()
+        if claim is not None:
+            claim.release()
 
 
 def start(args: argparse.Namespace):
-    """(Session, RunLock or None) ready to run, or None after --dry-run; SetupError when it cannot start,
-    AlreadyFinished when there is nothing to train. Its steps: decide → own the folder → open the data → build
-    (→ train: Session.run, in main)."""
-    from dcgan_faces import distribute
-
+    """(Session, Claim or None) ready to run, or None after --dry-run; a CommandError when it cannot start or has
+    nothing to train. Decide (without TensorFlow) → claim the folder → open the data → build (→ run, in main)."""
     plan, scan = _decide(args)
+    training = _load_tensorflow(args.verbose, plan)
     if args.dry_run:
         print(dry_run_report(plan, args.cache_dir))
         return None
-    from dcgan_faces.session import Session  # after TensorFlow's quiet import (in _decide)
-
     chief = distribute.is_chief(plan.config.strategy)
-    claim, lock = _own_folder(plan) if chief else (None, None)
+    claim = plan.run.claim(plan.run_id, plan.fresh, plan.damaged) if chief else None
     try:
         plan.run.clear_stale()
         dataset, strategy = _open_data(plan, scan)
-        trainer, seconds = _build(plan, dataset, strategy)
+        trainer, seconds = _build(plan, dataset, strategy, training.Trainer)
         if chief:
             _write_run_files(plan, trainer)
     except BaseException:  # an error or a signal before training: what this start wrote goes
-        if lock is not None:
-            lock.release()
+        if claim is not None:
             claim.undo()
         raise
-    return Session(plan.config, plan.run, trainer, dataset, seconds, chief, run_id=plan.run_id), lock
+    return training.Session(plan.config, plan.run, trainer, dataset, seconds, chief, run_id=plan.run_id), claim
 
 
 def _decide(args: argparse.Namespace):
-    """(Plan, Scan or None): the run, and its data's image files found and counted (not on --dry-run).
-
-    What can be checked without TensorFlow (the settings, the run folder, the data and its number of image
-    files) is checked before it is imported, which takes seconds; then a new run's --precision auto is chosen.
-    """
-    from dcgan_faces import distribute, precision, quiet, sources
-    from dcgan_faces.resolve import Request, SetupError, resolve_run
-
-    try:
-        source = sources.parse(args.data, args.gdrive)
-    except sources.DataError as error:
-        raise SetupError(str(error)) from None
+    """(Plan, Scan or None): the run, and its data's image files found and counted (not on --dry-run). All that
+    can be refused without TensorFlow, which takes seconds to import, is refused here: the settings, a folder
+    another training holds (first, before anything is said of it), a finished run, too few images."""
+    source = sources.parse(args.data, args.gdrive)
     request = Request(given_settings(args), args.epochs, args.out, args.fresh, args.resume, args.cache_dir, source)
     notes: list[str] = []  # what resolving finds in the run folder: said once no other training holds it
     try:
-        plan = resolve_run(request, log=notes.append)  # a new run's --precision auto: "auto" until TensorFlow is there
+        plan = resolve_run(request, log=notes.append)
     except SetupError:
         _print_lines(notes)
         raise
-    if not args.dry_run and distribute.is_chief(plan.config.strategy):
-        _refuse_if_in_use(plan.run.path)
+    if args.dry_run:
+        _print_lines(notes)
+        return plan, None
+    if distribute.is_chief(plan.config.strategy):
+        RunLock(plan.run.path).refuse_if_held()  # its lock is taken later, by RunFolder.claim, which checks again
     _print_lines(notes)
-    scan = None
-    if not args.dry_run:
-        if plan.epochs is None:
-            _refuse_finished(plan, plan.config.steps)
-        scan = _scan_data(plan, args.cache_dir)
-    quiet.import_tensorflow(args.verbose)
+    if plan.epochs is None:
+        _refuse_finished(plan, plan.config.steps)
+    return plan, _scan_data(plan, args.cache_dir)
+
+
+def _load_tensorflow(verbose: bool, plan: Plan) -> SimpleNamespace:
+    """The one place the start imports TensorFlow (quietly) and the modules that need it; then a new run's
+    --precision auto is chosen for this machine."""
+    quiet.import_tensorflow(verbose)
+    from dcgan_faces import session, trainer
+
     if plan.resumed is None:
         choice = precision.choose(plan.config)
         plan.config = dataclasses.replace(plan.config, precision=choice.policy)
         print(choice.describe())
-    return plan, scan
+    return SimpleNamespace(Session=session.Session, Trainer=trainer.Trainer)
 
 
 def _print_lines(lines: list[str]) -> None:
@@ -153,19 +149,7 @@ def _print_lines(lines: list[str]) -> None:
         print(line)
 
 
-def _refuse_if_in_use(folder: Path) -> None:
-    """A run folder another live training holds: refused first, in one line, before anything is said of it (its
-    lock is taken later, by _own_folder, which refuses again should one have started in between)."""
-    from dcgan_faces.lock import LockedError, RunLock
-    from dcgan_faces.resolve import SetupError
-
-    try:
-        RunLock(folder).refuse_if_held()
-    except LockedError as error:
-        raise SetupError(str(error)) from None
-
-
-def _refuse_finished(plan, steps: int) -> None:
+def _refuse_finished(plan: Plan, steps: int) -> None:
     """A resumed run that has trained `steps` iterations already: say so, and how to train further."""
     if plan.resumed is None or plan.resumed.iteration < steps:
         return
@@ -175,18 +159,12 @@ def _refuse_finished(plan, steps: int) -> None:
                           f"further pass a larger --steps (e.g. --steps {2 * done}) or --epochs")
 
 
-def _scan_data(plan, cache_dir: Path):
-    """The run's images found and counted, nothing decoded; SetupError when there are none, or fewer than one
-    batch (images that fail to decode later only make that worse)."""
-    from dcgan_faces.resolve import SetupError
-    from dcgan_faces.sources import CacheSettings, DataError
-
+def _scan_data(plan: Plan, cache_dir: Path):
+    """The run's images found and counted, nothing decoded; DataError when there are none, SetupError when fewer
+    than one batch (images that fail to decode later only make that worse)."""
     config = plan.config
-    try:
-        scan = plan.source.scan(CacheSettings(cache_dir, config.res, config.channels, config.min_size),
-                                exclude=(plan.run.path,))
-    except DataError as error:
-        raise SetupError(str(error)) from None
+    scan = plan.source.scan(CacheSettings(cache_dir, config.res, config.channels, config.min_size),
+                            exclude=(plan.run.path,))
     found = scan.files_found
     if found is not None and found < config.batch_size:
         raise SetupError(f"--batch-size {config.batch_size} is larger than {scan.description}; use at most "
@@ -194,97 +172,10 @@ def _scan_data(plan, cache_dir: Path):
     return scan
 
 
-def _own_folder(plan):
-    """(Claim, RunLock) of the chief: Colab's advice, --fresh's move aside, then the folder locked and marked as
-    the run's and its damaged checkpoints set aside; what this start made goes again when that fails."""
-    from dcgan_faces import checkpoint, staging
-    from dcgan_faces.runfolder import Claim
-
-    if staging.in_colab() and not staging.is_slow_mount(plan.run.path):
-        print(staging.colab_advice())
-    if plan.fresh and plan.run.is_run():
-        _move_aside(plan.run)
-    claim, lock = Claim(plan.run), None
-    try:
-        lock = _lock_and_mark(plan, claim)
-        if plan.damaged:
-            print(f"damaged checkpoints moved to {checkpoint.set_aside(plan.damaged)} (kept, never used)")
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        claim.undo()
-        raise
-    return claim, lock
-
-
-def _move_aside(run) -> None:
-    """--fresh: the earlier run renamed aside, under its own lock (nobody trains there while it moves)."""
-    from dcgan_faces.lock import RunLock
-    from dcgan_faces.resolve import SetupError
-
-    earlier = RunLock(run.path)
-    _acquire(earlier, run.path)
-    try:
-        moved = run.move_aside()
-        earlier.follow(moved)
-    except OSError as error:
-        raise SetupError(f"--fresh: cannot move the earlier run {run.path} aside ({error.strerror or error}); "
-                         "move or rename it yourself, or pick another --out") from None
-    finally:
-        earlier.release()
-    print(f"--fresh: moved the earlier run to {moved}")
-
-
-def _lock_and_mark(plan, claim):
-    """The lock of the run folder, which is then marked as the run's (an earlier version's run: said once)."""
-    from dcgan_faces.lock import RunLock
-    from dcgan_faces.resolve import SetupError
-    from dcgan_faces.runfolder import MARK
-
-    run = plan.run
-    _check_writable(run.path)
-    lock = RunLock(run.path)
-    _acquire(lock, run.path)
-    try:
-        if run.is_unmarked_run():
-            run.write_mark(plan.run_id, earlier_version=True)
-            print(f"{run.path}: a run made by an earlier version of dcgan_faces; marked as a run folder ({MARK})")
-        claim.note()
-        if not run.is_marked():
-            run.write_mark(plan.run_id)
-    except OSError as error:
-        lock.release()
-        raise SetupError(f"--out {run.path}: cannot write there ({error.strerror or error}); free some space or pick "
-                         "another --out") from None
-    return lock
-
-
-def _acquire(lock, folder: Path) -> None:
-    from dcgan_faces.lock import LockedError
-    from dcgan_faces.resolve import SetupError
-
-    try:
-        taken_over = lock.acquire()
-    except LockedError as error:
-        raise SetupError(str(error)) from None
-    except OSError as error:
-        raise SetupError(f"--out {folder}: cannot write there ({error.strerror or error}); free some space or pick "
-                         "another --out") from None
-    if taken_over:
-        print(taken_over)
-
-
-def _open_data(plan, scan):
+def _open_data(plan: Plan, scan):
     """(Dataset, strategy): the run's images from their cache (built first if need be), the settings fitted to
     them; the distribution strategy is chosen here, before any TensorFlow operation."""
-    from dcgan_faces import distribute
-    from dcgan_faces.data import DataError, open_scanned
-    from dcgan_faces.resolve import SetupError
-
-    try:
-        dataset = open_scanned(scan)
-    except DataError as error:
-        raise SetupError(str(error)) from None
+    dataset = open_scanned(scan)
     try:  # before any TensorFlow operation: a multi-worker strategy configures the runtime
         strategy = distribute.choose_strategy(plan.config.strategy)
     except (ValueError, RuntimeError) as error:
@@ -296,22 +187,13 @@ def _open_data(plan, scan):
     return dataset, strategy
 
 
-def _build(plan, dataset, strategy):
+def _build(plan: Plan, dataset, strategy, trainer_class):
     """(Trainer, seconds trained before): the models in the layer form chosen, restored when resuming."""
-    from dcgan_faces import checkpoint, layer_choice
-    from dcgan_faces.data import data_change
-    from dcgan_faces.keras_hooks import KerasHookError
-    from dcgan_faces.resolve import SetupError
-    from dcgan_faces.trainer import Trainer
-
     layers = layer_choice.choose(plan.config, dataset.images, strategy)
     print(layers.describe())
     config = plan.config = dataclasses.replace(plan.config, layers_chosen=layers.record())
     # after the layer probe: the Trainer sets the seed, so the run's models start as they would without a probe
-    try:
-        trainer = Trainer(config, dataset.images, strategy, fast=layers.form == "fast")
-    except KerasHookError as error:  # several devices, and a Keras whose internals moved
-        raise SetupError(str(error)) from None
+    trainer = trainer_class(config, dataset.images, strategy, fast=layers.form == "fast")
     seconds = 0.0
     if plan.resumed:
         try:
@@ -326,10 +208,8 @@ def _build(plan, dataset, strategy):
     return trainer, seconds
 
 
-def _write_run_files(plan, trainer) -> None:
+def _write_run_files(plan: Plan, trainer) -> None:
     """The chief's: the run's folders and config.json written, the log cut back to the iteration resumed."""
-    from dcgan_faces.resolve import SetupError
-
     run = plan.run
     unreadable = run.read_metrics_log().unreadable
     if unreadable and plan.resumed:
@@ -344,24 +224,8 @@ def _write_run_files(plan, trainer) -> None:
                          "some space or pick another --out") from None
 
 
-def _check_writable(path: Path) -> None:
-    from dcgan_faces.atomic import write_text
-    from dcgan_faces.resolve import SetupError
-    from dcgan_faces.runfolder import WRITE_PROBE
-
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = write_text(path / WRITE_PROBE, "")
-        probe.unlink()
-    except OSError as error:
-        raise SetupError(f"--out {path} is not writable ({error.strerror or error}); choose another folder") from None
-
-
 def dry_run_report(plan, cache_dir: Path) -> str:
     """What --dry-run prints: the run folder, the data and cache, and every setting with where it comes from."""
-    from dcgan_faces.data import describe
-    from dcgan_faces.sources import CacheSettings
-
     config = plan.config
     lines = ["dry run: nothing is trained, downloaded, cached or written"]
     if plan.resumed:

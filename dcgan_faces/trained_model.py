@@ -6,8 +6,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcgan_faces import checkpoint, quiet
 from dcgan_faces.cli_types import UsageError
 from dcgan_faces.config import TrainConfig
+from dcgan_faces.precision import building_in
 from dcgan_faces.runfolder import RunFolder
 
 
@@ -16,8 +18,6 @@ def open_model(path: Path):
 
     What can be checked without TensorFlow (the path, the run's settings, its checkpoints) is checked before
     TensorFlow is imported, which takes seconds."""
-    from dcgan_faces import quiet
-
     try:
         found = find_generator(path, log=_to_stderr)
         quiet.import_tensorflow()
@@ -32,8 +32,6 @@ def _to_stderr(text: str) -> None:
 
 def model_iteration(path: Path) -> int | None:
     """The iteration of the generator a run folder gives (its newest checkpoint's); None for a model file."""
-    from dcgan_faces import checkpoint
-
     saved = checkpoint.checkpoints(RunFolder(path).checkpoints) if path.is_dir() else []
     return int(checkpoint.NAME.match(saved[0].name).group(1)) if saved else None
 
@@ -72,8 +70,6 @@ def find_generator(path: Path, log=print) -> Found:
     run = RunFolder(path)
     if not run.config_path.exists():
         raise ModelError(f"--model {path}: not a run folder (no config.json)")
-    from dcgan_faces import checkpoint
-
     latest = checkpoint.read_latest(run.checkpoints, log=log)
     if latest is None and not run.generator_path.exists():
         raise ModelError(f"--model {path}: the run has neither generator.keras nor a checkpoint yet")
@@ -132,7 +128,6 @@ def _trainer_layers(generator, config: TrainConfig):
     if config.arch != "notebook":
         return generator
     from dcgan_faces.models import generator_of
-    from dcgan_faces.precision import building_in
 
     with building_in(config.precision):  # a mixed-precision run's grids were drawn in its precision
         fast = generator_of(config)
@@ -141,9 +136,7 @@ def _trainer_layers(generator, config: TrainConfig):
 
 
 def _generator_from_checkpoint(config: TrainConfig, arrays, path: Path):
-    from dcgan_faces import checkpoint
     from dcgan_faces.models import generator_of
-    from dcgan_faces.precision import building_in
 
     with building_in(config.precision):
         generator = generator_of(config)

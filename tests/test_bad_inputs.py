@@ -195,7 +195,7 @@ def _diverging_session(tmp_path, rollbacks=0, checkpoint_at=None):
     if checkpoint_at is not None:
         np.savez(run.checkpoints / f"ckpt-{checkpoint_at:08d}.npz", state=np.array(json.dumps({"iteration": 2})))
     return SimpleNamespace(run_folder=run, say=said.append, rollbacks=rollbacks,
-                           metrics=SimpleNamespace(flush=lambda session: None),
+                           metrics=SimpleNamespace(flush=lambda: None),
                            config=SimpleNamespace(on_nan="rollback", checkpoint_interval=100),
                            trainer=SimpleNamespace(learning_rates=lambda: (2e-4, 2e-4))), said
 

@@ -331,24 +331,24 @@ def test_tensorboard_write_errors_are_raised_as_one_os_error(tmp_path, monkeypat
         log.image(2, "preview", np.zeros((4, 4, 3), np.uint8))
 
 
-def _session(tmp_path, said):
+def _context(tmp_path, said):
     from dcgan_faces.runfolder import RunFolder
 
-    return SimpleNamespace(_unavailable=set(), _failed=set(), say=said.append, run_folder=RunFolder(tmp_path))
+    return SimpleNamespace(say=said.append, run=RunFolder(tmp_path))
 
 
-def test_a_write_that_keeps_failing_is_reported_once(tmp_path):
-    from dcgan_faces.session import Session
-
-    said = []
+def test_a_write_that_keeps_failing_is_reported_once(tmp_path, capsys):
+    from dcgan_faces.writers import Reporter
 
     def write():
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    session = _session(tmp_path, said)
-    assert [Session.attempt(session, "the TensorBoard log", write) for _ in range(5)] == [False] * 5
+    reporter = Reporter(tmp_path)
+    assert [reporter.attempt("the TensorBoard log", write) for _ in range(5)] == [False] * 5
+    said = capsys.readouterr().out.splitlines()
     assert len(said) == 1 and said[0].startswith("could not write the TensorBoard log (No space left on device)")
-    assert not Session.attempt(session, "the preview grid of iteration 4", write) and len(said) == 2
+    assert not reporter.attempt("the preview grid of iteration 4", write)
+    assert len(capsys.readouterr().out.splitlines()) == 1
 
 
 def test_a_generator_that_fits_nowhere_says_where_it_could_not_go(tmp_path, monkeypatch):
@@ -360,18 +360,18 @@ def test_a_generator_that_fits_nowhere_says_where_it_could_not_go(tmp_path, monk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     said = []
-    session = _session(tmp_path / "run", said)
-    session.run_folder.save_generator = no_room
-    session.trainer = SimpleNamespace(iteration=7, gan=SimpleNamespace(output_generator=None))
+    context = _context(tmp_path / "run", said)
+    context.run.save_generator = no_room
+    context.iteration, context.output_generator = 7, None
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(writers, "_save_generator", no_room)
     saved = writers.SavedGenerator()
-    saved.on_train_end(session)
+    saved.on_train_end(context)
     assert saved.saved_as is None and len(said) == 1
     assert said[0].startswith(f"could not write the generator {tmp_path / 'run/generator.keras'} (No space left on "
                               f"device), nor {fallback_path(tmp_path / 'run', 7)} (No space left on device)")
     monkeypatch.setattr(writers, "_save_generator", lambda generator, path: path)
-    saved.on_train_end(session)
+    saved.on_train_end(context)
     assert saved.saved_as == fallback_path(tmp_path / "run", 7) and "instead" in said[1]
 
 

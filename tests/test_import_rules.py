@@ -175,3 +175,69 @@ def test_the_rules_see_the_modules_of_a_subpackage(tmp_path):
 
 def test_the_package_s_subpackage_is_read():
     assert {i.importer for i in imports(PACKAGE)} >= {"sources", "sources.demo", "sources.folder"}
+
+
+TENSORFLOW = ("tensorflow", "keras")
+
+
+def _top_level(path: Path) -> list[ast.stmt]:
+    return ast.parse(path.read_text(), str(path)).body
+
+
+def loads_tensorflow(folder: Path) -> set[str]:
+    """The modules whose import loads TensorFlow: they import it (or Keras) at the top, or a module that does."""
+    modules = module_files(folder)
+    direct: dict[str, set[str]] = {}
+    loading = set()
+    for importer, path in modules.items():
+        package = _package_of(importer, path)
+        for node in _top_level(path):
+            direct.setdefault(importer, set()).update(_modules_named(node, package, modules))
+            third_party = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            if any(name.split(".")[0] in TENSORFLOW for name in third_party):
+                loading.add(importer)
+    while grown := {m for m, imported in direct.items() if m not in loading and imported & loading}:
+        loading |= grown
+    return loading
+
+
+def imports_deferred_without_reason(folder: Path) -> list[str]:
+    """Imports inside functions, in a module that loads no TensorFlow, of a package module that loads none either:
+    deferring an import is for TensorFlow (seconds) alone, everything else is imported at the top."""
+    modules, heavy = module_files(folder), loads_tensorflow(folder)
+    problems = []
+    for importer, path in modules.items():
+        if importer in heavy:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if node in tree.body:
+                continue
+            for name in sorted(_modules_named(node, _package_of(importer, path), modules) - heavy):
+                problems.append(f"dcgan_faces/{path.relative_to(folder).as_posix()}:{node.lineno} imports {name} "
+                                "inside a function; it loads no TensorFlow: import it at the top")
+    return problems
+
+
+def test_only_tensorflow_is_imported_late():
+    problems = imports_deferred_without_reason(PACKAGE)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_training_start_imports_tensorflow_s_modules_in_one_place():
+    heavy = loads_tensorflow(PACKAGE)
+    assert {"models", "trainer", "session", "keras_hooks"} <= heavy and not {"train", "writers", "runfolder"} & heavy
+    late = [i for i in imports(PACKAGE) if i.importer == "train" and i.imported in heavy]
+    assert len({i.line for i in late}) == 1, [str(i) for i in late]
+
+
+def test_the_rule_tells_a_late_import_of_tensorflow_from_one_of_anything_else(tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "models.py").write_text("import keras\n")
+    (tmp_path / "trainer.py").write_text("from dcgan_faces.models import build\n")
+    (tmp_path / "config.py").write_text("")
+    (tmp_path / "train.py").write_text("def start():\n    from dcgan_faces import trainer\n    from . import config\n")
+    assert loads_tensorflow(tmp_path) == {"models", "trainer"}
+    assert imports_deferred_without_reason(tmp_path) == [
+        "dcgan_faces/train.py:3 imports config inside a function; it loads no TensorFlow: import it at the top"]

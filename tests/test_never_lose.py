@@ -20,11 +20,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from dcgan_faces import checkpoint, lock, runfolder, train
+from dcgan_faces import checkpoint, lock, runfolder
 from dcgan_faces.atomic import HOST, alive
 from dcgan_faces.interrupt import Interrupted, StopRequest, sigterm_unwinds
 from dcgan_faces.lock import LockedError, RunLock
-from dcgan_faces.resolve import SetupError
 from dcgan_faces.runfolder import RunFolder
 from tests.conftest import train_quietly
 from tests.test_hostile import small_disk
@@ -176,10 +175,10 @@ def _signal_while_saving(monkeypatch, at: int, *signals: int) -> None:
             os.kill(os.getpid(), signal.SIGINT)
         return step(trainer)
 
-    def save_under_signals(session):
+    def save_under_signals(session, *staging):
         for signum in signals:
             os.kill(os.getpid(), signum)
-        save(session)
+        save(session, *staging)
 
     monkeypatch.setattr(Trainer, "step", ctrl_c_during_a_step)
     monkeypatch.setattr(Session, "save_checkpoint", save_under_signals)
@@ -255,7 +254,7 @@ def test_fresh_moves_the_earlier_run_to_a_free_name_when_its_timestamped_one_is_
     (taken / "kept.txt").write_text("a run moved aside in the same second")
     empty = tmp_path / "tiny-20261204-101500-2"
     empty.mkdir()  # taken all the same
-    train._move_aside(run)
+    run.claim("new", fresh=True).undo()
     moved = tmp_path / "tiny-20261204-101500-3"
     assert capsys.readouterr().out == f"--fresh: moved the earlier run to {moved}\n"
     assert RunFolder(moved).mark()["run_id"] == "earlier" and not run.path.exists()
@@ -270,9 +269,10 @@ def test_a_run_that_cannot_be_moved_aside_is_one_line_and_leaves_no_lock(tmp_pat
         raise OSError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(RunFolder, "move_aside", refuse)
-    with pytest.raises(SetupError, match=rf"^--fresh: cannot move the earlier run {run.path} aside \(Permission "
-                                         r"denied\); move or rename it yourself, or pick another --out$"):
-        train._move_aside(run)
+    with pytest.raises(runfolder.FolderError, match=rf"^--fresh: cannot move the earlier run {run.path} aside "
+                                                   r"\(Permission denied\); move or rename it yourself, or pick "
+                                                   r"another --out$"):
+        run.claim("new", fresh=True)
     assert sorted(p.name for p in run.path.iterdir()) == [runfolder.MARK]
 
 
@@ -301,11 +301,10 @@ def test_two_runs_named_alike_keep_a_generator_each_where_their_folders_have_no_
         run = RunFolder(tmp_path / place / "tiny")
         run.save_generator = no_room
         said = []
-        session = SimpleNamespace(run_folder=run, say=said.append, trainer=SimpleNamespace(
-            iteration=4, gan=SimpleNamespace(output_generator=SimpleNamespace(save=lambda path, p=place: Path(
-                path).write_text(p)))))
+        context = SimpleNamespace(run=run, say=said.append, iteration=4, output_generator=SimpleNamespace(
+            save=lambda path, p=place: Path(path).write_text(p)))
         writer = writers.SavedGenerator()
-        writer.on_train_end(session)
+        writer.on_train_end(context)
         saved[place] = writer.saved_as
         assert said == [f"could not write the generator {run.generator_path} (No space left on device); saved it as "
                         f"{writer.saved_as} instead: move it into the run folder once there is room"]

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_faces.cache import CacheFiles
+from dcgan_faces.cli_types import CommandError
 from dcgan_faces.sources import pixels
 
 Log = Callable[[str], None]
 Fill = Callable[[np.ndarray], tuple[int, dict]]  # writes rows of the cache; returns (rows kept, manifest entries)
 
 
-class DataError(Exception):
+class DataError(CommandError):
     """The training data cannot be used; the message says which path and what to do."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dcgan_faces import synthetic
 from dcgan_faces.cache import CacheFiles
 from dcgan_faces.sources.base import CacheSettings, Log, Scan, Source
 from dcgan_faces.sources.folder import ImageFolder, holds_images
@@ -28,8 +29,6 @@ class DemoFaces(Source):
         return cls() if text == "demo" else None
 
     def scan(self, wanted: CacheSettings, log: Log = print, exclude: Iterable[Path] = ()) -> Scan:
-        from dcgan_faces import synthetic
-
         files = CacheFiles.of(wanted.cache_dir, "synthetic", wanted.res, wanted.channels)
 
         def fill(out: np.ndarray) -> tuple[int, dict]:
@@ -45,8 +44,6 @@ class DemoFaces(Source):
 
 def demo_faces(count: int, res: int, channels: int = 3) -> np.ndarray:
     """The first `count` demo faces as their cache holds them; their pixels change: bump synthetic.VERSION."""
-    from dcgan_faces import synthetic
-
     faces = synthetic.make_faces(count, res, seed=0)
     if channels == 1:
         faces = np.asarray([np.asarray(Image.fromarray(f).convert("L")) for f in faces])[..., None]
