@@ -47,6 +47,7 @@ def test_the_logit_is_read_before_the_sigmoid_and_the_split_head_is_the_same_fun
         RealGradientPenalty(joined, gamma=1.0, every=4)
 
 
+@pytest.mark.slow  # trains D for ten steps
 def test_penalty_steps_flatten_d_at_the_real_images():
     gan = _gan(d_dropout=0.0, lr=1e-3)
     gan.discriminator.trainable = True
