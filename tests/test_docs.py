@@ -15,7 +15,7 @@ import make_docs  # noqa: E402
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "experiments").rglob("*.md"))]
 # durations the README states that are settings or rough guidance, not measurements
-NOT_MEASURED = {"5 minutes", "15 minutes"}
+NOT_MEASURED = {"5 minutes", "20 minutes"}  # bounds stated, not results
 
 
 def test_the_generated_pages_are_up_to_date(capsys):
