@@ -11,11 +11,11 @@ from pathlib import Path
 
 from dcgan_faces import cache, sources
 from dcgan_faces.atomic import remove_stale
-from dcgan_faces.cli_types import Parser, non_negative_int
+from dcgan_faces.cli_types import CommandError, Parser, non_negative_int
 from dcgan_faces.config import TrainConfig, resolution
-from dcgan_faces.data import DataError, open_dataset
+from dcgan_faces.data import open_dataset
 from dcgan_faces.interrupt import Interrupted, exit_code, sigterm_unwinds
-from dcgan_faces.resolve import SetupError, own_image_size
+from dcgan_faces.resolve import own_image_size
 
 DEFAULT_RES = TrainConfig.res  # train's default
 
@@ -51,9 +51,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         with sigterm_unwinds():  # a temporary file is removed on the way out
             source = sources.parse(args.data, args.gdrive)
             dataset = open_dataset(source, args.cache_dir, cache_size(source, args.res), min_size=args.min_size)
-    except (DataError, SetupError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except CommandError as refused:  # DataError, SetupError: one line, exit 2
+        return refused.report()
     except (Interrupted, KeyboardInterrupt) as stop:
         return exit_code(stop, "building the cache")
     images = dataset.images

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from dcgan_faces.interrupt import STOP_SIGNALS
 from dcgan_faces.sources.base import CacheSettings, DataError, Fill, Log, shown
 from dcgan_faces.sources.pixels import SkippedImage, load_image
 
@@ -77,14 +78,14 @@ def _watch_parent(parent: int) -> None:
 
 @contextlib.contextmanager
 def _signals_held():
-    """Ctrl-C and SIGTERM held back while the decoding workers start (an interrupt then would cut a worker's
-    start-up data short and print a traceback), then delivered."""
+    """The stop signals (Ctrl-C, SIGTERM, SIGHUP) held back while the decoding workers start (an interrupt then
+    would cut a worker's start-up data short and print a traceback), then delivered; an ignored one stays so."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+                for sig in STOP_SIGNALS if signal.getsignal(sig) != signal.SIG_IGN}
     try:
         yield
     finally:
