@@ -124,7 +124,8 @@ def fraction(text: str) -> float:
 
 
 def beta(text: str) -> float:
-    return _from_zero_below(text, 1.0, "{text} is not in [0, 1): Adam's beta_1 is a decay (the notebook's is 0.5)")
+    return _from_zero_below(text, 1.0, "{text} is not in [0, 1): Adam's betas are decays (the notebook's: 0.5 and "
+                            "0.999)")
 
 
 def dropout(text: str) -> float:

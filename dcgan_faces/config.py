@@ -108,8 +108,10 @@ class TrainConfig:
     lr_d: float | None = setting(None, FIXED, "the discriminator's learning rate (default --lr)",
                                  type=types.positive_float)
     beta1: float = setting(0.5, FIXED, "Adam's beta_1", type=types.beta)
+    beta2: float = setting(0.999, FIXED, "Adam's beta_2 (e.g. 0.99, as in StyleGAN)", type=types.beta)
     optimizer: str = setting("adam", FIXED, "the optimizer of D and of G", choices=("adam", "rmsprop"))
-    loss: str = setting("bce", FIXED, "bce: binary cross-entropy; mse: least squares", choices=("bce", "mse"))
+    loss: str = setting("bce", FIXED, "bce: binary cross-entropy; mse: least squares; hinge: the hinge "
+                       "loss on D's logit (SAGAN, BigGAN)", choices=("bce", "mse", "hinge"))
     label_smoothing: float = setting(0.0, FIXED, "one-sided: D's real labels become 1 - this (e.g. 0.1)",
                                      type=types.fraction)
     label_noise: float = setting(0.0, FIXED, "uniform noise of this amplitude in D's labels: real ones pushed "

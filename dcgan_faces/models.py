@@ -298,14 +298,41 @@ def accuracy(y_true, y_pred):
     return ops.mean(ops.cast(ops.equal(y_true > 0.5, y_pred > 0.5), "float32"), axis=-1)
 
 
-def make_optimizer(name: str, lr: float, beta1: float) -> keras.optimizers.Optimizer:
+def make_optimizer(name: str, lr: float, beta1: float, beta2: float = 0.999) -> keras.optimizers.Optimizer:
     """Named by its kind, not "adam_1" for the second one: checkpoints key its variables by their paths."""
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate=lr, name="rmsprop")
-    return keras.optimizers.Adam(learning_rate=lr, beta_1=beta1, name="adam")
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=beta1, beta_2=beta2, name="adam")
 
 
-LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error"}
+# How far the logit is read back from D's sigmoid: float32 holds 1 - p to about 1e-7 (|logit| up to ~16).
+REALNESS_EPSILON = 1e-7
+
+
+def realness_logit(probability):
+    """D's logit, read back from its sigmoid output (D keeps the notebook's sigmoid, its accuracy and its
+    logged figures; the hinge needs the logit)."""
+    p = ops.clip(ops.cast(probability, "float32"), REALNESS_EPSILON, 1 - REALNESS_EPSILON)
+    return ops.log(p) - ops.log1p(-p)
+
+
+def hinge_discriminator(y_true, y_pred):
+    """D's hinge loss (Lim & Ye 2017; SAGAN, BigGAN): max(0, 1 - logit) on real (label 1), max(0, 1 + logit) on
+    fake (label 0); a smoothed or noisy label moves the margin's side in proportion (2y - 1)."""
+    side = 2 * ops.cast(y_true, "float32") - 1
+    return ops.mean(ops.relu(1 - side * realness_logit(y_pred)), axis=-1)
+
+
+def hinge_generator(y_true, y_pred):
+    """G's side of the hinge game: -logit of its faces (the labels, all 1, are not read)."""
+    return ops.mean(-realness_logit(y_pred), axis=-1)
+
+
+LOSSES = {  # --loss: (D's loss, G's loss through the combined model)
+    "bce": ("binary_crossentropy", "binary_crossentropy"),
+    "mse": ("mean_squared_error", "mean_squared_error"),
+    "hinge": (hinge_discriminator, hinge_generator),
+}
 
 
 def build_gan(config: TrainConfig, fast: bool = True) -> GAN:
@@ -319,14 +346,16 @@ def build_gan(config: TrainConfig, fast: bool = True) -> GAN:
     stock = {} if fast or config.arch != "notebook" else {"fast": False}
     generator = generator_of(config, fast)
     discriminator = build_d(config.res, config.channels, DiscriminatorOptions.of(config), **stock)
-    loss = LOSSES[config.loss]
-    discriminator.compile(optimizer=make_optimizer(config.optimizer, config.lr_d or config.lr, config.beta1),
-                          loss=loss, metrics=[accuracy])
+    d_loss, g_loss = LOSSES[config.loss]
+    discriminator.compile(optimizer=make_optimizer(config.optimizer, config.lr_d or config.lr, config.beta1,
+                                                   config.beta2),
+                          loss=d_loss, metrics=[accuracy])
     discriminator.trainable = False
     seed = keras.Input((config.seed_size,), name="seed")
     combined = keras.Model(seed, discriminator(generator(seed)), name="combined")
-    combined.compile(optimizer=make_optimizer(config.optimizer, config.lr_g or config.lr, config.beta1),
-                     loss=loss, metrics=[accuracy])
+    combined.compile(optimizer=make_optimizer(config.optimizer, config.lr_g or config.lr, config.beta1,
+                                              config.beta2),
+                     loss=g_loss, metrics=[accuracy])
     average = GeneratorAverage(generator, config.ema, config.ema_ramp) if config.ema else None
     penalty = RealGradientPenalty(discriminator, config.r1, config.r1_every) if config.r1 else None
     return GAN(generator, discriminator, combined, average, penalty)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_faces import data, train
+from dcgan_faces import data, models, train
 from dcgan_faces.config import TrainConfig
 from dcgan_faces.trainer import Trainer
 
@@ -50,8 +50,10 @@ def test_optimizers_and_their_learning_rates():
     assert isinstance(gan.combined.optimizer, keras.optimizers.RMSprop)
     assert float(gan.discriminator.optimizer.learning_rate) == pytest.approx(3e-4)
     assert float(gan.combined.optimizer.learning_rate) == pytest.approx(1e-4)
-    adam = Trainer(TrainConfig(res=16, batch_size=4, beta1=0.3), IMAGES16).gan.combined.optimizer
-    assert isinstance(adam, keras.optimizers.Adam) and float(adam.beta_1) == pytest.approx(0.3)
+    gan = Trainer(TrainConfig(res=16, batch_size=4, beta1=0.3, beta2=0.99), IMAGES16).gan
+    for adam in (gan.combined.optimizer, gan.discriminator.optimizer):
+        assert isinstance(adam, keras.optimizers.Adam)
+        assert (float(adam.beta_1), float(adam.beta_2)) == (pytest.approx(0.3), pytest.approx(0.99))
 
 
 def test_least_squares_loss_is_what_d_minimises():
@@ -62,6 +64,30 @@ def test_least_squares_loss_is_what_d_minimises():
     y = np.ones((4, 1), "float32")
     loss = d.evaluate(x, y, verbose=0)[0]
     assert loss == pytest.approx(float(np.mean((d.predict_on_batch(x) - 1) ** 2)), rel=1e-4)
+
+
+def test_the_logit_is_read_back_from_d_sigmoid():
+    logits = np.linspace(-12, 12, 25, dtype="float32")
+    probabilities = keras.ops.sigmoid(logits)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(models.realness_logit(probabilities)), logits, atol=2e-3)
+
+
+def test_hinge_loss_is_what_d_and_g_minimise():
+    trainer = Trainer(TrainConfig(res=16, batch_size=4, loss="hinge"), IMAGES16)
+    d, combined = trainer.gan.discriminator, trainer.gan.combined
+    x = IMAGES16[:4].astype("float32") / 127.5 - 1
+    ones, zeros = np.ones((4, 1), "float32"), np.zeros((4, 1), "float32")
+
+    def logit(images):
+        p = d.predict_on_batch(images).astype("float64")
+        return np.log(p / (1 - p))
+
+    assert d.evaluate(x, ones, verbose=0)[0] == pytest.approx(np.mean(np.maximum(0, 1 - logit(x))), rel=1e-3)
+    assert d.evaluate(x, zeros, verbose=0)[0] == pytest.approx(np.mean(np.maximum(0, 1 + logit(x))), rel=1e-3)
+    seeds = np.random.default_rng(3).standard_normal((4, 100)).astype("float32")
+    fake = trainer.gan.generator.predict_on_batch(seeds)
+    assert combined.evaluate(seeds, ones, verbose=0)[0] == pytest.approx(-np.mean(logit(fake)), rel=1e-3, abs=1e-4)
+    assert np.isfinite(trainer.step()["d_loss"])
 
 
 @pytest.mark.slow

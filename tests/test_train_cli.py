@@ -127,7 +127,8 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous_one_and_is_set_asi
     (["--lr", "nan"], "--lr"),
     (["--seed", "-1"], "--seed"),
     (["--seed", str(2**32)], "--seed"),
-    (["--beta1", "1.0"], "beta_1 is a decay"),
+    (["--beta1", "1.0"], "betas are decays"),
+    (["--beta2", "1.0"], "--beta2"),
 ])
 def test_impossible_values_fail_fast_in_one_line_with_exit_code_2(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
