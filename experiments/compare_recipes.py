@@ -103,6 +103,14 @@ DEFAULT_CHANGES = {
     # on top of the default since issue 23 (no dropout in D): the narrower generator, and the faster rate
     "gf128+ddrop0": {"g_filters": 128, "d_dropout": 0.0},
     "ddrop0+lr2e-4": {"d_dropout": 0.0, "lr": 2e-4},
+    # the 64 px search on top of no dropout in D (issue 37): two timescales, Adam's β2 0.99 (β1 0.5 or 0), the
+    # hinge loss, spectral normalisation in D (other work: timed on its own)
+    "ddrop0+ttur": {"d_dropout": 0.0, "lr_g": 1e-4, "lr_d": 4e-4},
+    "ddrop0+beta2_0.99": {"d_dropout": 0.0, "beta2": 0.99},
+    "ddrop0+beta1_0+beta2_0.99": {"d_dropout": 0.0, "beta1": 0.0, "beta2": 0.99},
+    "ddrop0+hinge": {"d_dropout": 0.0, "loss": "hinge"},
+    "ddrop0+sn": {"d_dropout": 0.0, "spectral_norm": True},
+    "ddrop0+b64": {"d_dropout": 0.0, "batch_size": 64, "lr": 2.1e-4},
     # R1 on real images every 16 iterations (--r1 GAMMA); its extra step is other work: timed on its own
     **{f"r1_{gamma:g}": {"r1": gamma} for gamma in (0.1, 1.0, 10.0)},
     **{f"gf128+r1_{gamma:g}": {"g_filters": 128, "r1": gamma} for gamma in (0.1, 1.0, 10.0)},
@@ -242,7 +250,8 @@ def same_work(name: str) -> TrainConfig | str:
     if name == NOTEBOOK_LOOP:
         return name
     config = candidate_config(name, 0, 32, "")
-    return dataclasses.replace(config, recipe="", lr=0.0, lr_g=None, lr_d=None, beta1=0.0, label_smoothing=0.0,
+    return dataclasses.replace(config, recipe="", lr=0.0, lr_g=None, lr_d=None, beta1=0.0, beta2=0.0,
+                               label_smoothing=0.0,
                                label_noise=0.0, ema=float(config.ema > 0), ema_ramp=RAMP,
                                d_dropout=float(config.d_dropout > 0), r1=float(config.r1 > 0))
 
@@ -430,6 +439,38 @@ def train(args) -> list[dict]:
     return results
 
 
+def curve(args) -> dict:
+    """One candidate and seed trained once to the last of --at, judged at each of --at on the way (a run
+    resumed is the run it would have been: nothing in a run depends on its planned length). The result file
+    is rewritten as each point is judged, so a long run's curve is committed point by point."""
+    from dcgan_faces.atomic import write_json
+    from dcgan_faces.trained_model import load_generator, model_iteration
+
+    (name,), seed = args.candidates, args.seeds[0]
+    split = open_split(args)
+    (args.out / "grids").mkdir(parents=True, exist_ok=True)
+    write_floor(args.out / "floor.json", split, args)
+    images = training_images(split, args)
+    path = args.out / f"curve-{name}-seed{seed}.json"
+    run = args.runs / f"{name}-seed{seed}"
+    result = json.loads(path.read_text()) if path.exists() and not args.again else {
+        "candidate": name, "seed": seed, "changes": CANDIDATES[name], "res": args.res,
+        "eval_images": min(args.eval_images, len(split.heldout)), "judged_on": split.description, "points": []}
+    judged = {point["iterations"] for point in result["points"]}
+    reached = model_iteration(run) if run.is_dir() else None
+    for steps in sorted(set(args.at) - judged):
+        if reached is not None and reached > steps:
+            raise SystemExit(f"{run} is at iteration {reached}, past {steps}: give --again to start over")
+        seconds = train_to(run, name, seed, steps, images, args, fresh=args.again and not result["points"])
+        generator, config = load_generator(run, log=log)
+        figures = judge_and_show(generator.predict_on_batch, config.seed_size, result["eval_images"],
+                                 args.face_images, split, args.out / "grids" / f"{name}-seed{seed}-{steps}.png")
+        result["points"].append({"iterations": steps, "train_seconds": round(seconds, 1), **figures})
+        write_json(path, result)
+        log(f"{name} seed {seed} at {steps}: SWD {figures['swd']:.1f}, face rate {figures['face_rate']:.3f}")
+    return result
+
+
 # ------------------------------------------------------------------------------------------------ report
 
 def summarise(values: list[float], digits: int = 3) -> dict:
@@ -527,7 +568,7 @@ def side_by_side(grids: Path, names: list[str], budget: str, path: Path) -> None
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("speed", "train", "report"))
+    p.add_argument("action", choices=("speed", "train", "curve", "report"))
     p.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=["notebook", "default"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--res", type=int, default=32)
@@ -543,6 +584,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the face rate also over this many faces (the first --eval-images of them as judged above)")
     p.add_argument("--rounds", type=int, default=30, help="speed: interleaved rounds (default 30)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (default: all cores)")
+    p.add_argument("--at", nargs="+", type=int, default=[1000, 2245, 5000, 10000],
+                   help="curve: the iterations one candidate and seed is judged at, in one run")
     p.add_argument("--again", action="store_true", help="train: redo runs whose results exist, from iteration 0")
     return p
 
@@ -565,6 +608,10 @@ def main(argv: list[str] | None = None) -> None:
         write_json(path, result)
     elif args.action == "train":
         result = train(args)
+    elif args.action == "curve":
+        if len(args.candidates) != 1:
+            raise SystemExit("curve: give one candidate (--candidates NAME) and one seed (--seeds N)")
+        result = curve(args)
     else:
         result = report(args)
     print(json.dumps(result, indent=1))

@@ -92,6 +92,33 @@ def test_speed_train_and_report_end_to_end_and_a_second_train_skips_finished_run
     assert (tmp_path / "out/equal_time.png").is_file()
 
 
+@pytest.mark.slow
+def test_a_curve_judges_one_run_at_each_point_and_a_second_call_goes_on_from_the_last(tmp_path):
+    pytest.importorskip("cv2")
+    from dcgan_faces.trained_model import model_iteration
+
+    faces = draw_faces(tmp_path / "faces", count=44, size=24)
+
+    def curve(out: str, *at: int) -> None:
+        compare_recipes.main(["curve", "--res", "16", "--data", str(faces), "--holdout", "8", "--cache-dir",
+                              str(tmp_path / "cache"), "--out", str(tmp_path / out), "--runs", str(tmp_path / "runs"),
+                              "--candidates", "default", "--seeds", "1", "--eval-images", "8", "--face-images", "8",
+                              "--at", *map(str, at)])
+
+    curve("out", 2, 1)
+    path = tmp_path / "out/curve-default-seed1.json"
+    first = json.loads(path.read_text())
+    assert [point["iterations"] for point in first["points"]] == [1, 2]
+    assert (tmp_path / "out/grids/default-seed1-2.png").is_file()
+
+    curve("out", 1, 2, 3)  # only the new point is trained and judged
+    second = json.loads(path.read_text())
+    assert second["points"][:2] == first["points"] and second["points"][2]["iterations"] == 3
+    assert model_iteration(tmp_path / "runs/default-seed1") == 3
+    with pytest.raises(SystemExit, match="at iteration 3, past 2"):  # a point the run has passed: refused
+        curve("other", 2)
+
+
 def test_every_candidate_trains_through_the_trainers_own_flags_with_its_own_settings():
     import dataclasses
 
@@ -146,12 +173,12 @@ def test_candidates_that_do_the_same_work_share_one_speed_figure():
     seconds = {"notebook loop": [1.0, 1.0, 1.0], "default": [0.5, 0.6, 0.7], "default+lr3e-4": [0.4, 0.45, 0.5],
                "default+smooth": [0.8, 0.9, 1.0], "notebook": [0.3, 0.3, 0.3], "default+ramp3": [0.6],
                "default+ddrop0.5": [0.6], "default+ddrop0": [0.2, 0.2], "default+r1_0.1": [0.7, 0.7],
-               "default+r1_10": [0.8]}
+               "default+r1_10": [0.8], "default+ddrop0+beta2_0.99": [0.2]}
     median = compare_recipes.pooled_medians(seconds)
     assert median["default"] == median["default+lr3e-4"] == median["default+smooth"] == 0.6
     assert median["default+ramp3"] == median["default+ddrop0.5"] == 0.6  # another ramp, another dropout rate
     assert median["notebook"] == 0.3 and median["notebook loop"] == 1.0  # no moving average: other work
-    assert median["default+ddrop0"] == 0.2  # no dropout layers: other work
+    assert median["default+ddrop0"] == median["default+ddrop0+beta2_0.99"] == 0.2  # no dropout layers: other work
     assert median["default+r1_0.1"] == median["default+r1_10"] == 0.7  # R1's extra steps: other work, any weight
 
 
