@@ -70,3 +70,12 @@ def test_the_pages_the_package_names_exist():
     named = {name for path in (ROOT / "dcgan_faces").rglob("*.py")
              for name in re.findall(r"docs/[a-z_]+\.md", path.read_text())}
     assert named and all((ROOT / m).is_file() for m in named), named
+
+
+def test_the_full_default_run_says_which_points_are_not_reached_yet(monkeypatch):
+    judged = {1000: {"iterations": 1000, "swd": 37.12, "face_rate": 0.897, "more_faces": {"face_rate": 0.901}}}
+    monkeypatch.setattr(make_docs, "default_run", lambda: judged)
+    table = "\n".join(make_docs.default_run_table())
+    assert "| 1,000 | 37.1 | 0.897 | 0.9010 |" in table and "| 10,000 | not reached yet |" in table
+    sentence = make_docs.default_run_sentence()
+    assert "SWD 37.1 at 1,000 iterations" in sentence and "10,000 not reached yet" in sentence
