@@ -442,7 +442,8 @@ def train(args) -> list[dict]:
 def curve(args) -> dict:
     """One candidate and seed trained once to the last of --at, judged at each of --at on the way (a run
     resumed is the run it would have been: nothing in a run depends on its planned length). The result file
-    is rewritten as each point is judged, so a long run's curve is committed point by point."""
+    is rewritten as each point is judged, so a long run's curve is committed point by point. A point's
+    train_seconds are those of the training since the previous call stopped (a session cut short loses its)."""
     from dcgan_faces.atomic import write_json
     from dcgan_faces.trained_model import load_generator, model_iteration
 
@@ -457,7 +458,7 @@ def curve(args) -> dict:
         "candidate": name, "seed": seed, "changes": CANDIDATES[name], "res": args.res,
         "eval_images": min(args.eval_images, len(split.heldout)), "judged_on": split.description, "points": []}
     judged = {point["iterations"] for point in result["points"]}
-    reached = model_iteration(run) if run.is_dir() else None
+    reached = model_iteration(run) if run.is_dir() and not args.again else None
     for steps in sorted(set(args.at) - judged):
         if reached is not None and reached > steps:
             raise SystemExit(f"{run} is at iteration {reached}, past {steps}: give --again to start over")
