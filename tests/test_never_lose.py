@@ -153,7 +153,8 @@ def test_a_second_stop_signal_says_to_wait_and_a_third_stops_at_once(capsys):
     assert forced.value.args[0] == signal.SIGINT
 
 
-def test_sighup_is_a_stop_signal_while_training_and_while_setting_up():
+def test_sighup_is_a_stop_signal_while_training_and_while_setting_up(monkeypatch):
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.SIG_DFL)  # as if not started under nohup
     with StopRequest() as stop:
         os.kill(os.getpid(), signal.SIGHUP)
     assert stop.signal == signal.SIGHUP
@@ -210,8 +211,9 @@ def test_a_closed_terminal_stops_the_training_with_a_checkpoint_and_frees_the_fo
     """SIGHUP from a real hang-up: the trainer's terminal (a pty) closes under it; what it prints then fails."""
     out = tmp_path / "run"
     master, terminal = pty.openpty()
-    take_the_terminal = "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); " \
-                        "os.execv(sys.executable, sys.argv[1:])"
+    take_the_terminal = "import fcntl, os, signal, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); " \
+                        "signal.signal(signal.SIGHUP, signal.SIG_DFL); " \
+                        "os.execv(sys.executable, sys.argv[1:])"  # SIGHUP not ignored, even if pytest runs under nohup
     command = [sys.executable, "-c", take_the_terminal, sys.executable, "-m", "dcgan_faces.train", "--res", "16",
                "--batch-size", "8", "--save-every", "2", "--steps", "100000", "--data", str(face_folder),
                "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
