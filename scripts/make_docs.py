@@ -45,11 +45,20 @@ class Row:
 
 
 def runs(row: Row) -> list[dict]:
-    paths = sorted((RECIPES / row.folder / "results").glob(f"{row.candidate}-seed*.json"))
-    found = [load(path)["budgets"][row.budget] for path in paths]
-    if not found:
+    """The row's result of each seed: from results/, or where a seed has none there, the point of its curve
+    (`compare_recipes.py curve`, one longer run judged on the way) at the budget's iterations."""
+    folder = RECIPES / row.folder
+    results = {load(path)["seed"]: load(path)["budgets"][row.budget]
+               for path in sorted((folder / "results").glob(f"{row.candidate}-seed*.json"))}
+    if not results:
         raise SystemExit(f"make_docs: no results for {row.candidate} in experiments/recipes/{row.folder}/results")
-    return found
+    iterations = next(iter(results.values()))["iterations"]
+    for path in sorted(folder.glob(f"curve-{row.candidate}-seed*.json")):
+        curve = load(path)
+        at = [point for point in curve["points"] if point["iterations"] == iterations]
+        if curve["seed"] not in results and at:
+            results[curve["seed"]] = at[0]
+    return [results[seed] for seed in sorted(results)]
 
 
 def spread(values: list[float], digits: int) -> str:

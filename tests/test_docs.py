@@ -81,20 +81,25 @@ def test_the_full_default_run_says_which_points_are_not_reached_yet(monkeypatch)
     assert "SWD 37.1 at 1,000 iterations" in sentence and "10,000 not reached yet" in sentence
 
 
-def test_the_64px_search_table_shows_each_judged_candidate_with_its_speed_and_skips_the_others(tmp_path, monkeypatch):
+def test_the_64px_search_table_counts_each_seed_judged_at_the_budget_and_skips_the_unjudged(tmp_path, monkeypatch):
     search = tmp_path / make_docs.SEARCH_64
     (search / "results").mkdir(parents=True)
     for name in ("speed.json", "floor.json"):
         shutil.copy(make_docs.RECIPES / make_docs.SEARCH_64 / name, search / name)
+    def judged(iterations: int, swd: float) -> dict:
+        return {"iterations": iterations, "swd": swd, "face_rate": 0.97,
+                "more_faces": {"images": 10000, "face_rate": 0.965}}
+
     for seed, swd in ((0, 15.0), (1, 17.0)):
-        figures = {"iterations": 4467, "swd": swd, "face_rate": 0.97,
-                   "more_faces": {"images": 10000, "face_rate": 0.965}}
         (search / "results" / f"default+bf16+gf128+ddrop0-seed{seed}.json").write_text(
-            make_docs.json.dumps({"budgets": {"equal_time": figures}}))
+            make_docs.json.dumps({"seed": seed, "budgets": {"equal_time": judged(4467, swd)}}))
+    # a third seed judged on the way of a longer run: its point at the budget counts, its others do not
+    (search / "curve-default+bf16+gf128+ddrop0-seed2.json").write_text(
+        make_docs.json.dumps({"seed": 2, "points": [judged(1000, 40.0), judged(4467, 16.0), judged(10000, 1.0)]}))
     monkeypatch.setattr(make_docs, "RECIPES", tmp_path)
     monkeypatch.setattr(make_docs, "default_run_points", lambda: (1000, 2245, 2547, 5000, 10000))
     monkeypatch.setattr(make_docs, "default_run", lambda: {})
     table = "\n".join(make_docs.search_table())
-    row = "| `--g-filters 128` (a generator half as wide) | 4.47× | 2 | 4,467 | 16.0 (15.0–17.0) | 0.970 (0.970–0.970)"
+    row = "| `--g-filters 128` (a generator half as wide) | 4.47× | 3 | 4,467 | 16.0 (15.0–17.0) | 0.970 (0.970–0.970)"
     assert row in table
     assert "hinge" not in table and "the default" not in table  # not judged: no row
