@@ -193,14 +193,18 @@ def search_table() -> list[str]:
 # ------------------------------------------------------------------------------------------------ README
 
 def readme_caption() -> str:
-    top = figures(SIZES[64]["rows"][DEFAULT_ROW])
-    seed0 = runs(SIZES[64]["rows"][DEFAULT_ROW])[0]
-    seconds = speed("heldout-64px-recheck")["seconds_per_step"][DEFAULT]
-    return (f"*28 faces from fixed latents after {seed0['iterations']:,} iterations at 64 px of the default recipe "
-            f"(seed 0), trained on {HELDOUT}: about {minutes(seed0['iterations'] * seconds)} on {BF16_VM}, the "
+    """The top image, the default's seed-0 grid at 64 px in the notebook's time, and what it shows."""
+    row = SIZES[64]["rows"][DEFAULT_ROW]
+    top = figures(row)
+    seed0 = runs(row)[0]
+    seconds = speed(SIZES[64]["speed"])["seconds_per_step"][DEFAULT]
+    image = (f"![28 faces at 64 px from the default recipe, trained on CelebA photos](experiments/recipes/"
+             f"{row.folder}/grids/{row.candidate}-seed0-{row.budget}.png)")
+    return (f"{image}\n\n*28 faces from fixed latents after {seed0['iterations']:,} iterations at 64 px of the default "
+            f"recipe (seed 0), trained on {HELDOUT}: about {minutes(seed0['iterations'] * seconds)} on {BF16_VM}, the "
             f"time the course notebook's loop needs there for {SIZES[64]['budget']} iterations. Over "
             f"{top['seeds']} seeds their SWD against the unseen photos is {top['swd_mean']:.1f} (real photos: "
-            f"{floor('heldout-64px-recheck')['swd']}; lower is better). The first command below trains on "
+            f"{floor(SIZES[64]['floor'])['swd']}; lower is better). The first command below trains on "
             "built-in drawn faces instead, so that it needs no download: see "
             "[Train on your photos](#train-on-your-photos).*")
 
