@@ -24,7 +24,9 @@ RECIPES = REPO / "experiments" / "recipes"
 BENCHMARKS = REPO / "experiments" / "benchmarks"
 BF16_VM = "a 2-core AMD EPYC VM with AVX-512 and bfloat16 instructions (TensorFlow 2.21 CPU)"
 AVX2_VM = "a 2-core AMD EPYC VM with AVX2 and no bfloat16 instructions (TensorFlow 2.21 CPU)"
-DEFAULT = "default+bf16+ddrop0"  # what `python -m dcgan_faces.train` trains on a CPU with bfloat16 instructions
+DEFAULT = "default+bf16+gf128+ddrop0"  # what `python -m dcgan_faces.train` trains on a CPU with bfloat16 instructions
+DEFAULT_FLOAT32 = "default+gf128+ddrop0"  # and on other CPUs
+FORMER = "default+bf16+ddrop0"  # the default before issue 37: the notebook's generator width
 HELDOUT = "5,000 CelebA photos, judged against 1,000 others that no model trained on"
 
 
@@ -92,24 +94,24 @@ def minutes(seconds: float) -> str:
 
 # The quality tables: at each size, the course notebook against this project's recipes at equal time.
 SIZES = {
-    32: {"budget": "2,000", "speed": "speed-recheck-32px", "floor": "heldout-32px", "rows": [
+    32: {"budget": "2,000", "speed": "speed-default-32px", "floor": "heldout-32px", "rows": [
         Row("the course notebook (its own loop, float32)", "heldout-32px", "notebook", "equal_iterations"),
         Row("`--recipe notebook` in this project's loop, float32", "heldout-32px", "notebook"),
-        Row("the former default (D with the notebook's dropout), float32", "heldout-32px", "default"),
-        Row("the former default, bfloat16", "heldout-32px", "default+bf16"),
-        Row("**the default** (no dropout in D), bfloat16", "heldout-32px", DEFAULT),
-        Row("the former default with `--g-filters 128`, bfloat16", "heldout-32px", "default+bf16+gf128"),
+        Row("the first default (the notebook's networks, a moving average), float32", "heldout-32px", "default"),
+        Row("the first default, bfloat16", "heldout-32px", "default+bf16"),
+        Row("the second default (no dropout in D), bfloat16", "heldout-32px", FORMER),
+        Row("**the default** (no dropout in D, a generator half as wide), bfloat16", "heldout-32px", DEFAULT),
     ]},
-    64: {"budget": "1,000", "speed": "heldout-64px-recheck", "floor": "heldout-64px-recheck", "rows": [
+    64: {"budget": "1,000", "speed": "speed-default-64px", "floor": "search-64px", "rows": [
         Row("the course notebook (its own loop, float32)", "heldout-64px", "notebook", "equal_iterations"),
         Row("`--recipe notebook` in this project's loop, float32", "heldout-64px", "notebook"),
-        Row("the former default (D with the notebook's dropout), float32", "heldout-64px", "default"),
-        Row("the former default, bfloat16", "heldout-64px", "default+bf16"),
-        Row("**the default** (no dropout in D), bfloat16", "heldout-64px-recheck", DEFAULT),
-        Row("the former default with `--g-filters 128`, bfloat16", "heldout-64px", "default+bf16+gf128"),
+        Row("the first default (the notebook's networks, a moving average), float32", "heldout-64px", "default"),
+        Row("the first default, bfloat16", "heldout-64px", "default+bf16"),
+        Row("the second default (no dropout in D), bfloat16", "heldout-64px-recheck", FORMER),
+        Row("**the default** (no dropout in D, a generator half as wide), bfloat16", "search-64px", DEFAULT),
     ]},
 }
-NOTEBOOK_ROW, DEFAULT_ROW = 0, 4
+NOTEBOOK_ROW, DEFAULT_ROW = 0, 5
 
 
 def notebook_minutes(res: int) -> str:
@@ -119,69 +121,87 @@ def notebook_minutes(res: int) -> str:
     return minutes(seconds * int(size["budget"].replace(",", "")))
 
 
-# The full default run: one run of `train --res 64`'s default length, judged along the way (issue 37)
-DEFAULT_RUN = "default-run-64px"
-SEARCH_64 = "search-64px"  # the 64 px search's speed measurement (its candidates' budgets)
+def grid_link(row: Row, seed: int) -> str:
+    """A seed's grid at the row's budget: from its results, or from its curve's point there."""
+    grids = RECIPES / row.folder / "grids"
+    path = grids / f"{row.candidate}-seed{seed}-{row.budget}.png"
+    if not path.exists():
+        path = grids / f"{row.candidate}-seed{seed}-{figures(row)['iterations']}.png"
+    return f"../experiments/recipes/{row.folder}/grids/{path.name}"
+
+
+# Full runs at 64 px: one run of `train --res 64`'s default length (10,000 iterations), judged along the way
+# (issue 37). The default's is seed 2 of the search, whose point at the budget is that seed's result.
+@dataclass(frozen=True)
+class Curve:
+    folder: str  # under experiments/recipes
+    candidate: str
+    seed: int
+
+
+SEARCH_64 = "search-64px"  # the 64 px search: its speed measurement (the budgets), results and the default's run
+DEFAULT_RUN = Curve(SEARCH_64, DEFAULT, 2)
+FORMER_RUN = Curve("default-run-64px", FORMER, 0)  # the second default's, stopped at 8,235 (its checkpoint lost)
+
+
+def curve_points(curve: Curve) -> dict:
+    """A curve's judged points by iteration; none where it has not started."""
+    path = RECIPES / curve.folder / f"curve-{curve.candidate}-seed{curve.seed}.json"
+    return {point["iterations"]: point for point in load(path)["points"]} if path.exists() else {}
 
 
 def default_run_points() -> tuple[int, ...]:
-    """Where the run is judged: the notebook loop's budget, the default's equal time as measured for the table
-    and as measured for the 64 px search, halfway, the end. A point not yet reached is said to be so."""
-    search = round(1000 * speed(SEARCH_64)["ratio_to_notebook_loop"][DEFAULT])
-    return 1000, figures(SIZES[64]["rows"][DEFAULT_ROW])["iterations"], search, 5000, 10000
+    """Where the default's run is judged: the notebook loop's own count, the default's budget in its time, the
+    end. A point not yet reached is said to be so."""
+    return 1000, figures(SIZES[64]["rows"][DEFAULT_ROW])["iterations"], 10000
 
 
-def default_run() -> dict:
-    """The curve's judged points by iteration (experiments/recipes/default-run-64px)."""
-    curve = load(RECIPES / DEFAULT_RUN / f"curve-{DEFAULT}-seed0.json")
-    return {point["iterations"]: point for point in curve["points"]}
-
-
-def default_run_table() -> list[str]:
-    points = default_run()
+def curve_table(curve: Curve, planned: tuple[int, ...] = ()) -> list[str]:
+    points = curve_points(curve)
     lines = ["| iterations of the one run | SWD (lower is better) | face rate of 1,000 faces | face rate of 10,000 "
              "faces | faces |", "| --- | --- | --- | --- | --- |"]
-    for iterations in default_run_points():
+    for iterations in sorted({*planned, *points}):
         point = points.get(iterations)
         if point is None:
             lines.append(f"| {iterations:,} | not reached yet | | | |")
             continue
-        grid = f"../experiments/recipes/{DEFAULT_RUN}/grids/{DEFAULT}-seed0-{iterations}.png"
+        grid = f"../experiments/recipes/{curve.folder}/grids/{curve.candidate}-seed{curve.seed}-{iterations}.png"
         lines.append(f"| {iterations:,} | {point['swd']:.1f} | {point['face_rate']:.3f} | "
                      f"{point['more_faces']['face_rate']:.4f} | [grid]({grid}) |")
-    real = floor(DEFAULT_RUN)
+    real = floor(curve.folder)
     lines.append(f"| real training photos (the floor) | {real['swd']} | {real['face_rate']} | {real['more_faces']} | |")
     return lines
 
 
-# The 64 px search on top of the default (issue 37): each candidate one change, at its own equal-time budget
+# The 64 px search on top of the second default (issue 37): each candidate one change, at its own equal-time budget
 SEARCH_CANDIDATES = {
-    "default+bf16+gf128+ddrop0": "`--g-filters 128` (a generator half as wide)",
-    "default+bf16+ddrop0+ttur": "two timescales, `--lr-g 1e-4 --lr-d 4e-4`",
-    "default+bf16+ddrop0+beta2_0.99": "Adam's `--beta2 0.99`",
-    "default+bf16+ddrop0+beta1_0+beta2_0.99": "`--beta1 0 --beta2 0.99`",
-    "default+bf16+ddrop0+hinge": "`--loss hinge`",
-    "default+bf16+ddrop0+sn": "`--spectral-norm` in D",
-    "default+bf16+ddrop0+b64": "`--batch-size 64 --lr 2.1e-4`",
+    DEFAULT: "**the default**: the second with `--g-filters 128` (a generator half as wide)",
+    "default+bf16+ddrop0+ttur": "the second default with two timescales, `--lr-g 1e-4 --lr-d 4e-4`",
+    "default+bf16+ddrop0+beta2_0.99": "the second default with Adam's `--beta2 0.99`",
+    "default+bf16+ddrop0+beta1_0+beta2_0.99": "the second default with `--beta1 0 --beta2 0.99`",
+    "default+bf16+ddrop0+hinge": "the second default with `--loss hinge`",
+    "default+bf16+ddrop0+sn": "the second default with `--spectral-norm` in D",
+    "default+bf16+ddrop0+b64": "the second default with `--batch-size 64 --lr 2.1e-4`",
 }
 
 
 def search_table() -> list[str]:
-    """The search's candidates that have results, beside the default's run at the search's budget."""
+    """The search's candidates that have results, beside the second default's run at the search's budget."""
     ratios = speed(SEARCH_64)["ratio_to_notebook_loop"]
     lines = ["| 64 px, in the notebook loop's time for 1,000 iterations | × the notebook's loop | seeds | iterations | "
              "SWD (lower is better) | face rate of 1,000 faces | face rate of 10,000 faces |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    at = default_run_points()[2]
-    point = default_run().get(at)
+    at = round(1000 * ratios[FORMER])
+    point = curve_points(FORMER_RUN).get(at)
     if point:
-        lines.append(f"| **the default**, seed 0 only (the full run at {at:,}) | {ratios[DEFAULT]:.2f}× | 1 | {at:,} | "
-                     f"{point['swd']:.1f} | {point['face_rate']:.3f} | {point['more_faces']['face_rate']:.4f} |")
+        lines.append(f"| the second default, seed 0 only (its full run at {at:,}) | {ratios[FORMER]:.2f}× | 1 | "
+                     f"{at:,} | {point['swd']:.1f} | {point['face_rate']:.3f} | "
+                     f"{point['more_faces']['face_rate']:.4f} |")
     for candidate, label in SEARCH_CANDIDATES.items():
         if not list((RECIPES / SEARCH_64 / "results").glob(f"{candidate}-seed*.json")):
             continue
         got = figures(Row(label, SEARCH_64, candidate))
-        ratio = ratios.get(candidate, ratios[DEFAULT])  # the betas alone change no work: the default's figure
+        ratio = ratios.get(candidate, ratios[FORMER])  # the betas alone change no work: the second default's
         lines.append(f"| {label} | {ratio:.2f}× | {got['seeds']} | {got['iterations']:,} | {got['swd']} | "
                      f"{got['face_rate']} | {got['more_faces']} |")
     real = floor(SEARCH_64)
@@ -197,11 +217,10 @@ def readme_caption() -> str:
     row = SIZES[64]["rows"][DEFAULT_ROW]
     top = figures(row)
     seed0 = runs(row)[0]
-    seconds = speed(SIZES[64]["speed"])["seconds_per_step"][DEFAULT]
     image = (f"![28 faces at 64 px from the default recipe, trained on CelebA photos](experiments/recipes/"
              f"{row.folder}/grids/{row.candidate}-seed0-{row.budget}.png)")
     return (f"{image}\n\n*28 faces from fixed latents after {seed0['iterations']:,} iterations at 64 px of the default "
-            f"recipe (seed 0), trained on {HELDOUT}: about {minutes(seed0['iterations'] * seconds)} on {BF16_VM}, the "
+            f"recipe (seed 0), trained on {HELDOUT}: about {notebook_minutes(64)} on {BF16_VM}, the "
             f"time the course notebook's loop needs there for {SIZES[64]['budget']} iterations. Over "
             f"{top['seeds']} seeds their SWD against the unseen photos is {top['swd_mean']:.1f} (real photos: "
             f"{floor(SIZES[64]['floor'])['swd']}; lower is better). The first command below trains on "
@@ -220,7 +239,7 @@ def readme_results() -> str:
 
     steps = {res: speed(SIZES[res]["speed"])["seconds_per_step"] for res in SIZES}
     line("seconds per iteration: default recipe (bfloat16 / float32)",
-         [f"{steps[res][DEFAULT]:.2f} / {steps[res]['default+ddrop0']:.2f}" for res in SIZES])
+         [f"{steps[res][DEFAULT]:.2f} / {steps[res][DEFAULT_FLOAT32]:.2f}" for res in SIZES])
     line("seconds per iteration: the course notebook's loop", [f"{steps[res]['notebook loop']:.2f}" for res in SIZES])
     line("time compared", [f"the notebook's {SIZES[res]['budget']} iterations, about {notebook_minutes(res)}"
                            for res in SIZES])
@@ -239,13 +258,14 @@ def readme_results() -> str:
 
 
 def default_run_sentence() -> str:
-    """The full default run's SWD along the way, in one sentence."""
-    points = default_run()
+    """The default's full run's SWD along the way, in one sentence."""
+    points = curve_points(DEFAULT_RUN)
     judged = [f"{point['swd']:.1f} at {iterations:,}" for iterations, point in sorted(points.items())]
     missing = [f"{iterations:,}" for iterations in default_run_points() if iterations not in points]
-    return (f"One full default run at 64 px (10,000 iterations, seed 0), judged the same way along the way: SWD "
-            f"{', '.join(judged)} iterations"
-            + (f"; {' and '.join(missing)} not reached yet" if missing else "")
+    return (f"One full default run at 64 px (10,000 iterations, seed {DEFAULT_RUN.seed}), judged the same way along "
+            f"the way: SWD {', '.join(judged) or 'not judged yet'}"
+            + (" iterations" if judged else "")
+            + (f"; {' and '.join(missing)} not reached yet" if missing and judged else "")
             + " ([docs/results.md](docs/results.md#the-full-default-run-at-64-px)).")
 
 
@@ -278,8 +298,10 @@ def results_table(res: int) -> list[str]:
 
 
 def results_page() -> str:
-    grids = " ".join(f"[seed {n}](../experiments/recipes/heldout-64px-recheck/grids/{DEFAULT}-seed{n}-equal_time.png)"
-                     for n in range(figures(SIZES[64]["rows"][DEFAULT_ROW])["seeds"]))
+    default_64 = SIZES[64]["rows"][DEFAULT_ROW]
+    grids = " ".join(f"[seed {n}]({grid_link(default_64, n)})" for n in range(figures(default_64)["seeds"]))
+    ratios = speed(SEARCH_64)["ratio_to_notebook_loop"]
+    wider = ratios[DEFAULT] / ratios[FORMER]
     return "\n".join([
         "<!-- generated by scripts/make_docs.py from experiments/recipes/*/results: do not edit -->",
         "# What the default recipe gives, against the course notebook",
@@ -304,32 +326,33 @@ def results_page() -> str:
         "",
         "The notebook's own row counts its own iterations in the budget; every other row trained with this "
         "project's `Trainer`, the loop `python -m dcgan_faces.train` runs, for the iterations its speed ratio "
-        "to the notebook's loop gave when it ran (`experiments/recipes/*/speed.json`). The default's ratio at "
-        "64 px was measured again in one process beside the former default's "
-        "([performance](performance.md)); the other 64 px rows keep their earlier measurement, which for the "
-        "former default in bfloat16 was the more generous one. The default's grids at 64 px: "
+        "to the notebook's loop gave when it ran, measured in one process beside that loop "
+        "(`experiments/recipes/*/speed.json`; the default's at 64 px in the 64 px search's measurement, below). "
+        f"The generator half as wide makes {wider:.2f}× the iterations of the notebook's width in the same time "
+        "(at 64 px, in the search's measurement), and at equal time its faces were better at both sizes. The "
+        "default's grids at 64 px: "
         f"{grids}. These are short runs, not converged models.",
         "",
         "## The full default run at 64 px",
         "",
         "`python -m dcgan_faces.train --res 64` trains 10,000 iterations with the default recipe. One such run "
-        f"(seed 0, bfloat16, on the same {HELDOUT}) was judged as above at points along the way; a later point "
-        "continues the same run (a resumed run is the run that was not interrupted):",
+        f"(seed {DEFAULT_RUN.seed}, bfloat16, on the same {HELDOUT}) was judged as above at points along the "
+        "way, the default's budget in the notebook's time among them (that point is the seed's result in the "
+        "table above); a later point continues the same run (a resumed run is the run that was not interrupted):",
         "",
-        *default_run_table(),
+        *curve_table(DEFAULT_RUN, default_run_points()),
         "",
-        f"{default_run_points()[1]:,} iterations are the default's in the notebook loop's time for 1,000 at 64 px "
-        f"as measured for the table above; {default_run_points()[2]:,} as measured again, in one process beside "
-        "the 64 px search's "
-        "candidates, on a day when the same VM ran every contestant more slowly "
-        "(`experiments/recipes/search-64px/speed.json`).",
+        "The second default's run (the notebook's generator width; seed 0), judged the same way until it was "
+        "stopped at 8,235 iterations and its checkpoint was lost with the VM:",
+        "",
+        *curve_table(FORMER_RUN),
         "",
         "## The 64 px search",
         "",
-        "Changes to the default, one at a time, each trained for the iterations it makes in the notebook loop's "
-        "time for 1,000 at 64 px as measured in one process beside that loop and the other candidates on the "
-        "day of the search (`experiments/recipes/search-64px/speed.json`), the speed beside each; judged as "
-        "above:",
+        "Changes to the second default, one at a time, each trained for the iterations it makes in the notebook "
+        "loop's time for 1,000 at 64 px as measured in one process beside that loop and the other candidates on "
+        "the day of the search, when the VM ran every contestant more slowly than on the days of the tables "
+        "above (`experiments/recipes/search-64px/speed.json`), the speed beside each; judged as above:",
         "",
         *search_table(),
         "",
@@ -345,9 +368,9 @@ def results_page() -> str:
 def speed_table(folder: str, res: int) -> list[str]:
     measured = speed(folder)
     names = {"notebook loop": "the course notebook's loop (float32)",
-             "default": "the former default (D with the notebook's dropout), float32",
-             "default+ddrop0": "**the default**, float32",
-             "default+bf16": "the former default, bfloat16",
+             "default+ddrop0": "the second default (the notebook's generator width), float32",
+             FORMER: "the second default, bfloat16",
+             DEFAULT_FLOAT32: "**the default** (a generator half as wide), float32",
              DEFAULT: "**the default**, bfloat16"}
     lines = [f"| {res} px, batch 32 ({measured['rounds']} interleaved rounds) | seconds per iteration | "
              "× the notebook's loop |", "| --- | --- | --- |"]
@@ -415,9 +438,9 @@ def performance_page() -> str:
         "",
         f"On {BF16_VM}:",
         "",
-        *speed_table("speed-recheck-32px", 32),
+        *speed_table(SIZES[32]["speed"], 32),
         "",
-        *speed_table("heldout-64px-recheck", 64),
+        *speed_table(SIZES[64]["speed"], 64),
         "",
         "bfloat16 is `--precision mixed_bfloat16`, which `--precision auto` trains on a CPU with bfloat16 "
         "instructions (`avx512_bf16` or `amx_bf16` in `/proc/cpuinfo`); at equal time its faces were better there "

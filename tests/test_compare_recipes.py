@@ -222,7 +222,8 @@ def test_the_report_keeps_the_face_rate_of_more_faces_to_four_digits():
     assert "0.9369 (0.9347–0.9391) of 10,000" in text
 
 
-def test_the_searchs_default_keeps_the_notebooks_dropout_and_the_table_marks_what_train_trains():
-    assert compare_recipes.candidate_config("default", 0, 32, "").d_dropout == 0.25  # old results keep their meaning
-    assert compare_recipes.is_default("default+ddrop0")
-    assert not compare_recipes.is_default("default") and not compare_recipes.is_default("notebook")
+def test_the_searchs_default_keeps_the_notebooks_dropout_and_width_and_the_table_marks_what_train_trains():
+    old = compare_recipes.candidate_config("default", 0, 32, "")
+    assert (old.d_dropout, old.g_filters) == (0.25, 256)  # old results keep their meaning
+    assert compare_recipes.is_default("default+gf128+ddrop0")
+    assert not any(compare_recipes.is_default(name) for name in ("default", "default+ddrop0", "notebook"))

@@ -74,8 +74,9 @@ def test_the_pages_the_package_names_exist():
 
 def test_the_full_default_run_says_which_points_are_not_reached_yet(monkeypatch):
     judged = {1000: {"iterations": 1000, "swd": 37.12, "face_rate": 0.897, "more_faces": {"face_rate": 0.901}}}
-    monkeypatch.setattr(make_docs, "default_run", lambda: judged)
-    table = "\n".join(make_docs.default_run_table())
+    monkeypatch.setattr(make_docs, "curve_points", lambda curve: judged)
+    monkeypatch.setattr(make_docs, "default_run_points", lambda: (1000, 4467, 10000))
+    table = "\n".join(make_docs.curve_table(make_docs.DEFAULT_RUN, (1000, 4467, 10000)))
     assert "| 1,000 | 37.1 | 0.897 | 0.9010 |" in table and "| 10,000 | not reached yet |" in table
     sentence = make_docs.default_run_sentence()
     assert "SWD 37.1 at 1,000 iterations" in sentence and "10,000 not reached yet" in sentence
@@ -97,9 +98,8 @@ def test_the_64px_search_table_counts_each_seed_judged_at_the_budget_and_skips_t
     (search / "curve-default+bf16+gf128+ddrop0-seed2.json").write_text(
         make_docs.json.dumps({"seed": 2, "points": [judged(1000, 40.0), judged(4467, 16.0), judged(10000, 1.0)]}))
     monkeypatch.setattr(make_docs, "RECIPES", tmp_path)
-    monkeypatch.setattr(make_docs, "default_run_points", lambda: (1000, 2245, 2547, 5000, 10000))
-    monkeypatch.setattr(make_docs, "default_run", lambda: {})
+    monkeypatch.setattr(make_docs, "curve_points", lambda curve: {})
     table = "\n".join(make_docs.search_table())
-    row = "| `--g-filters 128` (a generator half as wide) | 4.47× | 3 | 4,467 | 16.0 (15.0–17.0) | 0.970 (0.970–0.970)"
+    row = "(a generator half as wide) | 4.47× | 3 | 4,467 | 16.0 (15.0–17.0) | 0.970 (0.970–0.970)"
     assert row in table
-    assert "hinge" not in table and "the default" not in table  # not judged: no row
+    assert "hinge" not in table and "seed 0 only" not in table  # not judged: no row
