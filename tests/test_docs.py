@@ -103,3 +103,10 @@ def test_the_64px_search_table_counts_each_seed_judged_at_the_budget_and_skips_t
     row = "(a generator half as wide) | 4.47× | 3 | 4,467 | 16.0 (15.0–17.0) | 0.970 (0.970–0.970)"
     assert row in table
     assert "hinge" not in table and "seed 0 only" not in table  # not judged: no row
+
+
+def test_an_untimed_search_candidate_is_timed_as_the_recipe_it_changes():
+    ratios = {"default+bf16+ddrop0": 2.55, "default+bf16+gf128+ddrop0": 4.47, "default+bf16+ddrop0+hinge": 2.56}
+    assert make_docs.timed_speed("default+bf16+gf128+ddrop0+beta2_0.99", ratios) == 4.47
+    assert make_docs.timed_speed("default+bf16+ddrop0+beta2_0.99", ratios) == 2.55
+    assert make_docs.timed_speed("default+bf16+ddrop0+hinge", ratios) == 2.56  # measured itself
