@@ -268,13 +268,15 @@ def readme_results() -> str:
 
 
 def default_run_sentence() -> str:
-    """The default's full run's SWD along the way, in one sentence."""
+    """The default's full run's SWD and face share along the way, and its length in time, in one sentence."""
     points = curve_points(DEFAULT_RUN)
     judged = [f"{point['swd']:.1f} at {iterations:,}" for iterations, point in sorted(points.items())]
+    shares = [f"{point['face_rate']:.3f}" for _, point in sorted(points.items())]
     missing = [f"{iterations:,}" for iterations in default_run_points() if iterations not in points]
-    return (f"One full default run at 64 px (10,000 iterations, seed {DEFAULT_RUN.seed}), judged the same way along "
-            f"the way: SWD {', '.join(judged) or 'not judged yet'}"
-            + (" iterations" if judged else "")
+    length = minutes(10000 * speed(SIZES[64]["speed"])["seconds_per_step"][DEFAULT])
+    return (f"One full default run at 64 px (10,000 iterations, about {length} at the speed above; seed "
+            f"{DEFAULT_RUN.seed}), judged the same way along the way: SWD {', '.join(judged) or 'not judged yet'}"
+            + (f" iterations, face share {', '.join(shares)}" if judged else "")
             + (f"; {' and '.join(missing)} not reached yet" if missing and judged else "")
             + " ([docs/results.md](docs/results.md#the-full-default-run-at-64-px)).")
 

@@ -79,7 +79,7 @@ def test_the_full_default_run_says_which_points_are_not_reached_yet(monkeypatch)
     table = "\n".join(make_docs.curve_table(make_docs.DEFAULT_RUN, (1000, 4467, 10000)))
     assert "| 1,000 | 37.1 | 0.897 | 0.9010 |" in table and "| 10,000 | not reached yet |" in table
     sentence = make_docs.default_run_sentence()
-    assert "SWD 37.1 at 1,000 iterations" in sentence and "10,000 not reached yet" in sentence
+    assert "SWD 37.1 at 1,000 iterations, face share 0.897" in sentence and "10,000 not reached yet" in sentence
 
 
 def test_the_64px_search_table_counts_each_seed_judged_at_the_budget_and_skips_the_unjudged(tmp_path, monkeypatch):
