@@ -1,7 +1,8 @@
 """Where one training iteration's time goes: the wall time of each part of Trainer.step, and the op time
 of each TensorFlow op type. Prints JSON.
 
-    PYTHONPATH=. python experiments/profile_step.py [--res 64] [--recipe notebook] [--steps 8] [--no-ops]
+    PYTHONPATH=. python experiments/profile_step.py [--res 64] [--recipe notebook] [--precision auto] [--steps 8]
+        [--no-ops]
 
 Parts (medians over --steps iterations after --warmup): G's forward for the fake batch (predict), D's
 step on the real batch, D's step on the fake batch, G's step through the combined model, the moving
@@ -45,7 +46,7 @@ def make_trainer(args):
     from dcgan_faces.config import TrainConfig, recipe_settings
     from dcgan_faces.trainer import Trainer
 
-    config = TrainConfig(**recipe_settings({"res": args.res, "recipe": args.recipe, "precision": "float32"}))
+    config = TrainConfig(**recipe_settings({"res": args.res, "recipe": args.recipe, "precision": args.precision}))
     images = np.random.default_rng(0).integers(0, 256, (512, args.res, args.res, 3), dtype=np.uint8)
     return Trainer(config, images, fast=args.layers == "fast")
 
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--res", type=int, default=64)
     p.add_argument("--recipe", choices=("notebook", "default"), default="notebook")
     p.add_argument("--layers", choices=("fast", "stock"), default="fast")
+    p.add_argument("--precision", choices=("float32", "auto", "mixed_bfloat16"), default="float32",
+                   help="auto: bfloat16 where the CPU has its instructions, as train's default")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--no-ops", action="store_true", help="skip the profiler trace")
@@ -114,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = make_trainer(args)
     for _ in range(args.warmup):
         trainer.step()
-    result = {"res": args.res, "recipe": args.recipe, "layers": args.layers, "batch_size": 32, "steps": args.steps,
+    result = {"res": args.res, "recipe": args.recipe, "layers": args.layers, "precision": args.precision,
+              "batch_size": 32, "steps": args.steps,
               **part_times(trainer, args.steps)}
     if not args.no_ops:
         result["ops"] = op_times(trainer, args.steps)

@@ -23,3 +23,14 @@ def test_the_parts_add_up_to_the_iteration_and_the_trace_names_op_types(capsys):
         assert "Process" not in ops["op_types"]
         assert any("Conv2D" in name for name in ops["op_types"])
         assert sum(op["share"] for op in ops["op_types"].values()) <= 1.001
+
+
+def test_it_profiles_the_precision_it_is_given():
+    import argparse
+
+    def policy(precision: str) -> str:
+        args = argparse.Namespace(res=16, recipe="default", precision=precision, layers="fast")
+        return profile_step.make_trainer(args).gan.generator.dtype_policy.name
+
+    assert policy("float32") == "float32"
+    assert policy("mixed_bfloat16") == "mixed_bfloat16"
