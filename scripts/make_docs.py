@@ -185,12 +185,14 @@ SEARCH_CANDIDATES = {
     "default+bf16+ddrop0+b64": "the second default with `--batch-size 64 --lr 2.1e-4`",
     f"{DEFAULT}+beta2_0.99": "the default with Adam's `--beta2 0.99`",
     f"{DEFAULT}+lr2e-4": "the default with both rates 2e-4 (`--lr 2e-4`)",
+    f"{DEFAULT}+hinge": "the default with `--loss hinge`",
+    f"{DEFAULT}+sn": "the default with `--spectral-norm` in D",
 }
 
 
 def timed_speed(candidate: str, ratios: dict[str, float]) -> float:
     """A candidate's measured speed, or that of the measured candidate it extends: the changes the search
-    leaves untimed (rates, betas) do the same work as the recipe they change."""
+    leaves untimed (rates, betas, the loss) do the same work as the recipe they change."""
     timed = [name for name in ratios if candidate == name or candidate.startswith(name + "+")]
     return ratios[max(timed, key=len)]
 
