@@ -99,6 +99,9 @@ class TrainConfig:
     g_filters: int = setting(256, FIXED, "the generator's widest convolutions (its last block has half; the "
                              "notebook's 256): fewer make a faster, smaller generator (--arch dcgan: no effect)",
                              type=types.positive_int, metavar="N")
+    d_filters: int = setting(512, FIXED, "the discriminator's widest convolution (the others have a half, a "
+                             "quarter, ... of it; the notebook's 512): fewer make a faster discriminator "
+                             "(--arch dcgan: no effect)", type=types.positive_int, metavar="N")
     seed_size: int = setting(100, FIXED, "length of the latent seed vector", type=types.positive_int)
     batch_size: int = setting(32, FIXED, "images per replica; with --strategy the global batch is this × the "
                               "number of replicas", type=types.positive_int)

@@ -77,17 +77,20 @@ class DiscriminatorOptions:
     """Additions to either architecture's D: spectral norm on every weight layer, a minibatch-stddev
     channel before the output layer, DiffAugment of every input (policy string; "" for none); the notebook
     architecture's dropout rate (0: no dropout layers); the output's sigmoid as a layer of its own, so that
-    the logit before it can be read (R1 needs it; the same function either way)."""
+    the logit before it can be read (R1 needs it; the same function either way); the notebook architecture's
+    widest convolution (the others have a half, a quarter, ... of it)."""
 
     spectral_norm: bool = False
     minibatch_stddev: bool = False
     augment: str = ""
     dropout: float = 0.25
     logit_layer: bool = False
+    filters: int = 512
 
     @classmethod
     def of(cls, config: TrainConfig) -> DiscriminatorOptions:
-        return cls(config.spectral_norm, config.minibatch_stddev, config.augment, config.d_dropout, config.r1 > 0)
+        return cls(config.spectral_norm, config.minibatch_stddev, config.augment, config.d_dropout, config.r1 > 0,
+                   config.d_filters)
 
     def dropped(self, x, name: str):
         return layers.Dropout(self.dropout, name=name)(x) if self.dropout else x
@@ -196,18 +199,20 @@ def _conv_block(x, name: str, filters: int, strides: int, options: Discriminator
 
 def build_discriminator(res: int = 64, channels: int = 3, options: DiscriminatorOptions = DiscriminatorOptions(),
                         fast: bool = True) -> keras.Model:
-    """Conv 32 s2 → Conv 64 s2 + pad → Conv 128 s2 → Conv 256 → Conv 512 → Dense(1, sigmoid).
+    """Conv 32 s2 → Conv 64 s2 + pad → Conv 128 s2 → Conv 256 → Conv 512 → Dense(1, sigmoid), the widths
+    those of options.filters 512 (the notebook's).
 
     fast=True: the stride-1 convolutions run with faster, exact gradients (fast_layers.Conv2D).
     """
     conv = layer_kinds(fast).conv
+    width = [max(1, options.filters // 2 ** k) for k in (4, 3, 2, 1, 0)]
     image = keras.Input((res, res, channels), name="image")
-    x = options.weights(layers.Conv2D(32, 3, strides=2, padding="same", name="conv1"))(options.input(image))
+    x = options.weights(layers.Conv2D(width[0], 3, strides=2, padding="same", name="conv1"))(options.input(image))
     x = layers.LeakyReLU(0.2, name="conv1_act")(x)
-    x = _conv_block(x, "conv2", 64, 2, options, conv, zero_pad=True)
-    x = _conv_block(x, "conv3", 128, 2, options, conv)
-    x = _conv_block(x, "conv4", 256, 1, options, conv)
-    x = _conv_block(x, "conv5", 512, 1, options, conv)
+    x = _conv_block(x, "conv2", width[1], 2, options, conv, zero_pad=True)
+    x = _conv_block(x, "conv3", width[2], 2, options, conv)
+    x = _conv_block(x, "conv4", width[3], 1, options, conv)
+    x = _conv_block(x, "conv5", width[4], 1, options, conv)
     x = options.dropped(options.before_output(x), "output_dropout")
     x = layers.Flatten(name="flatten")(x)
     return keras.Model(image, options.realness(x), name="discriminator")

@@ -120,6 +120,9 @@ DEFAULT_CHANGES = {
     # full default run), and spectral normalisation in D: other work, timed beside today's default
     "gf128+ddrop0+hinge": {"g_filters": 128, "d_dropout": 0.0, "loss": "hinge"},
     "gf128+ddrop0+sn": {"g_filters": 128, "d_dropout": 0.0, "spectral_norm": True},
+    # a discriminator half as wide (--d-filters 256): D's two steps and its part of G's are over half of an
+    # iteration in bfloat16 at 64 px (benchmarks/profile-64px-default-auto.json); the narrower G won by speed
+    "gf128+ddrop0+df256": {"g_filters": 128, "d_dropout": 0.0, "d_filters": 256},
     # R1 on real images every 16 iterations (--r1 GAMMA); its extra step is other work: timed on its own
     **{f"r1_{gamma:g}": {"r1": gamma} for gamma in (0.1, 1.0, 10.0)},
     **{f"gf128+r1_{gamma:g}": {"g_filters": 128, "r1": gamma} for gamma in (0.1, 1.0, 10.0)},

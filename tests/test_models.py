@@ -89,6 +89,18 @@ def test_g_filters_narrows_the_generator_and_its_stock_copy_computes_the_same():
     np.testing.assert_allclose(stock(seeds, training=False), narrow(seeds, training=False), atol=1e-5)
 
 
+def test_d_filters_narrows_every_discriminator_convolution():
+    def widths(config):
+        d = models.build_gan(config).discriminator
+        return [layer.filters for layer in d.layers if hasattr(layer, "filters")], d.count_params()
+
+    notebook, notebook_params = widths(TrainConfig(res=16))
+    narrow, narrow_params = widths(TrainConfig(res=16, d_filters=256))
+    assert notebook == [32, 64, 128, 256, 512]
+    assert narrow == [16, 32, 64, 128, 256]
+    assert narrow_params < notebook_params / 3
+
+
 @pytest.mark.parametrize("res, start", [(16, 4), (20, 5), (24, 6), (28, 7), (36, 9)])  # each start square's family
 def test_both_forms_of_one_generator_spec_compute_the_same_function(res, start):
     spec = models.GeneratorSpec(res, seed_size=8, channels=3, filters=16)
