@@ -137,6 +137,8 @@ class TrainConfig:
                         metavar="GAMMA")
     r1_every: int = setting(16, FIXED, "iterations between --r1's steps (StyleGAN2's lazy regularisation)",
                             type=types.positive_int, metavar="K")
+    mirror: bool = setting(False, FIXED, "flip each real image left to right at random (a face set twice the "
+                           "size for D; StyleGAN's --mirror)", action=argparse.BooleanOptionalAction)
     augment: str = setting("", FIXED, "DiffAugment (Zhao et al. 2020) of every image D sees: a comma-separated "
                            "subset of color,translation,cutout; 'none' for none", type=augment_policy,
                            metavar="POLICY")

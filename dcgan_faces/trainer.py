@@ -44,7 +44,8 @@ class Trainer:
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             self.gan: GAN = build_gan(config, fast)  # fast=False: the notebook's stock layers
             self._build_optimizers()
-        self.sampler = BatchSampler(images, self.global_batch, config.seed, shard=self.feed.shard)
+        self.sampler = BatchSampler(images, self.global_batch, config.seed, shard=self.feed.shard,
+                                    mirror=config.mirror)
         self.iteration = 0
         self.real_labels = np.full((self.global_batch, 1), 1.0 - config.label_smoothing, dtype=np.float32)
         self.fake_labels = np.zeros((self.global_batch, 1), dtype=np.float32)

@@ -300,3 +300,18 @@ def test_sampler_walks_shuffled_passes_and_scales_only_drawn_batches():
     expected = np.sort(images[sampler.indices(0), 0, 0, 0]).astype(np.float32) / 127.5 - 1
     np.testing.assert_allclose(np.sort(batch[:, 0, 0, 0]), expected)
     assert sampler.epoch(5) == pytest.approx(2.0)
+
+
+def test_mirror_flips_about_half_of_each_batch_the_same_way_for_the_same_batch():
+    images = np.random.default_rng(0).integers(0, 256, (64, 4, 6, 3), dtype=np.uint8)
+    plain, mirrored = BatchSampler(images, 32, seed=3), BatchSampler(images, 32, seed=3, mirror=True)
+    flips = []
+    for k in range(4):
+        originals = plain.batch(k)
+        batch = mirrored.batch(k)
+        flipped = [not np.array_equal(m, o) for m, o in zip(batch, originals)]
+        np.testing.assert_array_equal(batch[flipped], originals[flipped][:, :, ::-1])  # left to right, nothing else
+        np.testing.assert_array_equal(BatchSampler(images, 32, seed=3, mirror=True).batch(k), batch)  # resumable
+        flips.append(sum(flipped))
+    assert 32 < sum(flips) < 96, flips  # a fair coin per image over 128 images
+    assert len(set(flips)) > 1, "each batch draws its own coins"

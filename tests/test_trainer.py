@@ -10,7 +10,7 @@ from dcgan_faces.trainer import Trainer
 
 CONFIG = TrainConfig(res=32, batch_size=8, seed=5)
 EVERY_OPTION = {"ema": 0.99, "spectral_norm": True, "minibatch_stddev": True, "augment": "color,translation,cutout",
-                "r1": 1.0, "r1_every": 2}
+                "r1": 1.0, "r1_every": 2, "mirror": True}
 CONFIGS = {
     "notebook": CONFIG,
     "notebook+options": TrainConfig(res=32, batch_size=8, seed=5, **EVERY_OPTION),
