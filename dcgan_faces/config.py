@@ -125,6 +125,11 @@ class TrainConfig:
     ema_ramp: float = setting(10.0, FIXED, "the average's ramp-up: after k iterations its decay is min(--ema, "
                               "(1+k)/(R+k)), so it averages about the last 1/(R-1) of the run until --ema's "
                               "horizon is reached", type=types.ema_ramp, metavar="R")
+    bn_recalibration: int = setting(0, CHANGEABLE, "recompute the BatchNorm statistics of the generator whose "
+                                    "faces are shown (the moving average with --ema) from its own weights, over "
+                                    "this many batches of fixed latents, before it draws or is saved; its "
+                                    "training is untouched (0: off)", type=types.non_negative_int,
+                                    metavar="BATCHES")
     spectral_norm: bool = setting(False, FIXED, "spectral normalisation of D's weights (Miyato et al. 2018)",
                                   action=argparse.BooleanOptionalAction)
     minibatch_stddev: bool = setting(False, FIXED, "D sees the batch's standard deviation as an extra channel "

@@ -16,7 +16,7 @@ from keras import layers, ops
 
 from dcgan_faces.augment import DiffAugment
 from dcgan_faces.config import TrainConfig, upsampling_plan
-from dcgan_faces.ema import GeneratorAverage
+from dcgan_faces.ema import GeneratorAverage, Recalibrated
 from dcgan_faces.penalty import RealGradientPenalty
 
 
@@ -291,10 +291,11 @@ class GAN:
     combined: keras.Model
     average: GeneratorAverage | None = None  # --ema: a moving average of G's weights
     penalty: RealGradientPenalty | None = None  # --r1
+    recalibrated: Recalibrated | None = None  # --bn-recalibration: see Trainer.output_generator
 
     @property
     def output_generator(self) -> keras.Model:
-        """The generator whose faces are shown, evaluated and saved: the moving average when there is one."""
+        """The generator whose weights are shown, evaluated and saved: the moving average when there is one."""
         return self.average.model if self.average else self.generator
 
 
@@ -363,4 +364,7 @@ def build_gan(config: TrainConfig, fast: bool = True) -> GAN:
                      loss=g_loss, metrics=[accuracy])
     average = GeneratorAverage(generator, config.ema, config.ema_ramp) if config.ema else None
     penalty = RealGradientPenalty(discriminator, config.r1, config.r1_every) if config.r1 else None
-    return GAN(generator, discriminator, combined, average, penalty)
+    gan = GAN(generator, discriminator, combined, average, penalty)
+    if config.bn_recalibration:
+        gan.recalibrated = Recalibrated(gan.output_generator, config)
+    return gan

@@ -42,7 +42,7 @@ class Session:
         return Context(self.config, self.run_folder, trainer.iteration, trainer.epoch, trainer.generate, self.say,
                        self.reporter.attempt, save_log=self.metrics.flush, logs=logs or {},
                        images=self.dataset.images, preview_seeds=self.preview_seeds,
-                       global_batch=trainer.global_batch, output_generator=trainer.gan.output_generator)
+                       global_batch=trainer.global_batch, output_generator=trainer.output_generator)
 
     def run(self, stop) -> int:
         """Train until config.steps or until `stop.signal`; returns the process exit code."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from dcgan_faces import checkpoint, quiet
 from dcgan_faces.cli_types import UsageError
 from dcgan_faces.config import TrainConfig
+from dcgan_faces.ema import recalibrate_batch_norm, recalibration_latents
 from dcgan_faces.precision import building_in
 from dcgan_faces.runfolder import RunFolder
 
@@ -144,4 +145,6 @@ def _generator_from_checkpoint(config: TrainConfig, arrays, path: Path):
         checkpoint.assign_group(generator, arrays, checkpoint.output_generator_group(arrays), path)
     except checkpoint.CheckpointError as error:
         raise ModelError(f"--model: {error}") from None
+    if config.bn_recalibration:  # the faces the trainer showed: generator.keras is saved recalibrated
+        recalibrate_batch_norm(generator, recalibration_latents(config), config.batch_size)
     return generator

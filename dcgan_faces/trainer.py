@@ -47,6 +47,7 @@ class Trainer:
         self.sampler = BatchSampler(images, self.global_batch, config.seed, shard=self.feed.shard,
                                     mirror=config.mirror)
         self.iteration = 0
+        self._recalibrated_at: int | None = None
         self.real_labels = np.full((self.global_batch, 1), 1.0 - config.label_smoothing, dtype=np.float32)
         self.fake_labels = np.zeros((self.global_batch, 1), dtype=np.float32)
         self.generator_labels = np.ones((self.global_batch, 1), dtype=np.float32)
@@ -119,9 +120,21 @@ class Trainer:
         noise = rng.uniform(0, amplitude, (2, *self.fake_labels.shape))
         return (self.real_labels - noise[0]).astype(np.float32), (self.fake_labels + noise[1]).astype(np.float32)
 
+    def output_generator(self):
+        """The generator whose faces are shown and saved: GAN.output_generator, or under --bn-recalibration its
+        copy with BatchNorm statistics recomputed, once per iteration. (A rollback to iteration k restores the
+        weights the copy had at k, so the copy of k stays right.)"""
+        recalibrated = self.gan.recalibrated
+        if recalibrated is None:
+            return self.gan.output_generator
+        if self._recalibrated_at != self.iteration:
+            recalibrated.refresh()
+            self._recalibrated_at = self.iteration
+        return recalibrated.model
+
     def generate(self, seeds: np.ndarray) -> np.ndarray:
         """Output generator's images in [-1, 1] for `seeds`, in inference mode (BatchNorm on moving averages)."""
-        generator = self.gan.output_generator
+        generator = self.output_generator()
         if self.strategy is not None:  # no collective ops: only the chief calls this on a multi-worker run
             return np.asarray(generator(seeds, training=False))
         return np.asarray(generator.predict_on_batch(seeds))

@@ -56,7 +56,7 @@ class Context:
     images: np.ndarray | None = None  # the real images (the evaluations compare with them)
     preview_seeds: np.ndarray | None = None  # the latents of the preview faces
     global_batch: int = 0  # images per iteration, over every replica
-    output_generator: object = None  # the shown generator, a Keras model (saved at the end)
+    output_generator: Callable[[], object] | None = None  # the shown generator, a Keras model (saved at the end)
 
 
 class Reporter:
@@ -264,7 +264,7 @@ class SavedGenerator(Writer):
     def on_train_end(self, context):
         from dcgan_faces.models import stock_generator  # TensorFlow's: loaded by the time training ends
 
-        generator = stock_generator(context.output_generator)
+        generator = stock_generator(context.output_generator())
         try:
             self.saved_as = context.run.save_generator(generator)
             return

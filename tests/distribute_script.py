@@ -33,7 +33,8 @@ def mirrored(out: Path) -> dict:
 
     strategy = choose_strategy("mirrored")
     config = TrainConfig(res=16, batch_size=2, seed=3, strategy="mirrored", ema=0.99, spectral_norm=True,
-                         minibatch_stddev=True, augment="color,translation,cutout", r1=1.0, r1_every=2)
+                         minibatch_stddev=True, augment="color,translation,cutout", r1=1.0, r1_every=2,
+                         bn_recalibration=2)
     trainer = Trainer(config, faces(), strategy)
     gan = trainer.gan
     found = {"replicas": replicas(strategy), "global_batch": trainer.global_batch, "losses": [],
@@ -93,6 +94,11 @@ def mirrored(out: Path) -> dict:
     pairs = [*zip(single.gan.generator.weights, gan.generator.weights, strict=True),
              *zip(single.gan.average.model.weights, gan.average.model.weights, strict=True)]
     found["restored_equal"] = all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
+    seeds = np.random.default_rng(1).standard_normal((4, config.seed_size)).astype(np.float32)
+    shown = trainer.generate(seeds)  # the average recalibrated under the strategy, and on one device
+    found["recalibrated_faces_equal"] = bool(np.allclose(shown, single.generate(seeds), atol=1e-5))
+    found["recalibration_changed_faces"] = bool(not np.allclose(
+        shown, np.asarray(gan.average.model(seeds, training=False)), atol=1e-3))
     found["single_global_batch"] = single.global_batch
     found["single_losses"] = [{k: float(v) for k, v in single.step().items()} for _ in range(2)]
     found["single_iteration"] = single.iteration

@@ -52,6 +52,7 @@ def test_the_replicas_copies_stay_identical(mirrored):
 @pytest.mark.slow
 def test_a_checkpoint_written_under_the_strategy_resumes_on_one_device(mirrored):
     assert mirrored["restored_equal"]
+    assert mirrored["recalibrated_faces_equal"] and mirrored["recalibration_changed_faces"]
     assert mirrored["single_global_batch"] == 2
     assert mirrored["single_iteration"] == 5
     assert all(np.isfinite(list(row.values())).all() for row in mirrored["single_losses"])

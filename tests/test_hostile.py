@@ -362,7 +362,7 @@ def test_a_generator_that_fits_nowhere_says_where_it_could_not_go(tmp_path, monk
     said = []
     context = _context(tmp_path / "run", said)
     context.run.save_generator = no_room
-    context.iteration, context.output_generator = 7, None
+    context.iteration, context.output_generator = 7, lambda: None
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(writers, "_save_generator", no_room)
     saved = writers.SavedGenerator()

@@ -303,8 +303,8 @@ def test_two_runs_named_alike_keep_a_generator_each_where_their_folders_have_no_
         run = RunFolder(tmp_path / place / "tiny")
         run.save_generator = no_room
         said = []
-        context = SimpleNamespace(run=run, say=said.append, iteration=4, output_generator=SimpleNamespace(
-            save=lambda path, p=place: Path(path).write_text(p)))
+        generator = SimpleNamespace(save=lambda path, p=place: Path(path).write_text(p))
+        context = SimpleNamespace(run=run, say=said.append, iteration=4, output_generator=lambda g=generator: g)
         writer = writers.SavedGenerator()
         writer.on_train_end(context)
         saved[place] = writer.saved_as

@@ -10,8 +10,10 @@ import tensorflow as tf
 from dcgan_faces import checkpoint, precision, train
 from dcgan_faces.augment import DiffAugment
 from dcgan_faces.config import RECIPES, TrainConfig, parse_policy, recipe_settings
-from dcgan_faces.ema import GeneratorAverage, decay_at
-from dcgan_faces.models import FrozenSpectralNormalization, MinibatchStdDev, build_gan
+from dcgan_faces.ema import GeneratorAverage, batch_norm_layers, decay_at, recalibrate_batch_norm
+from dcgan_faces.models import FrozenSpectralNormalization, MinibatchStdDev, build_gan, build_generator
+from dcgan_faces.runfolder import RunFolder
+from dcgan_faces.sampling import latents
 from dcgan_faces.trained_model import load_generator
 from dcgan_faces.trainer import Trainer
 
@@ -149,6 +151,51 @@ def test_trainer_shows_and_checkpoints_the_average(tmp_path):
     path = checkpoint.save(tmp_path, trainer.gan, {"iteration": 3})
     _, arrays = checkpoint.read(path)
     assert any(name.startswith(checkpoint.AVERAGE + "/") for name in arrays)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_recalibration_gives_each_batch_norm_the_mean_of_its_batch_statistics(fast):
+    generator = build_generator(16, 8, 3, fast=fast, filters=8)
+    for layer in batch_norm_layers(generator):  # statistics of other weights, as an average's are
+        layer.moving_mean.assign(layer.moving_mean + 5.0)
+        layer.moving_variance.assign(layer.moving_variance * 9.0)
+    reference = keras.models.clone_model(generator)
+    reference.set_weights(generator.get_weights())
+    z = latents(8, 12, seed=5)
+    recalibrate_batch_norm(generator, z, batch_size=4)
+    for i in range(3):  # Keras's own update with momentum i/(i+1): the running mean of the batches' statistics
+        for layer in batch_norm_layers(reference):
+            layer.momentum = i / (i + 1)
+        reference(z[4 * i:4 * i + 4], training=True)
+    for ours, theirs in zip(generator.weights, reference.weights, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5, err_msg=ours.path)
+    recalibrated = [w.numpy() for w in generator.weights]
+    recalibrate_batch_norm(generator, z, batch_size=4)
+    for before, after in zip(recalibrated, generator.weights, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+@pytest.mark.slow
+def test_recalibrated_faces_change_what_is_shown_and_saved_and_nothing_the_run_trains(face_folder, tmp_path):
+    base = ["--res", "16", "--batch-size", "4", "--steps", "3", "--save-every", "2", "--ema", "0.9",
+            "--data", str(face_folder), "--cache-dir", str(tmp_path / "c")]
+    assert train.main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert train.main([*base, "--bn-recalibration", "2", "--out", str(tmp_path / "recalibrated")]) == 0
+    runs = [tmp_path / "plain", tmp_path / "recalibrated"]
+    (_, plain), (_, recalibrated) = (checkpoint.read(checkpoint.checkpoints(RunFolder(run).checkpoints)[0])
+                                     for run in runs)
+    assert plain.keys() == recalibrated.keys()
+    for name in plain:  # the trained weights and the average alike: a resume goes on exactly as without it
+        np.testing.assert_array_equal(plain[name], recalibrated[name], err_msg=name)
+
+    seeds = latents(100, 4, seed=1)
+    saved = [load_generator(run)[0] for run in runs]
+    faces = [generator.predict_on_batch(seeds) for generator in saved]
+    assert np.abs(faces[0] - faces[1]).max() > 1e-3
+    np.testing.assert_allclose(_checkpoint_generator(runs[1]).predict_on_batch(seeds), faces[1], atol=1e-5)
+    for ours, theirs in zip(saved[0].weights, saved[1].weights, strict=True):
+        if "moving" not in ours.path:  # only the BatchNorm statistics differ
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
 
 
 def test_recipes_and_flags():

@@ -55,6 +55,9 @@ class _FakeTrainer:
     def epoch(self) -> float:
         return self.iteration / 2
 
+    def output_generator(self):
+        return self.gan.output_generator
+
     def generate(self, seeds):
         return _generate(seeds)
 
