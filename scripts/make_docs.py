@@ -232,6 +232,48 @@ def search_table() -> list[str]:
     return lines
 
 
+# --bn-recalibration: the default's own runs judged again, as saved and with the statistics recomputed
+RECALIBRATION = {"as saved": "", "16 batches": "+bnr16", "64 batches": "+bnr64"}
+
+
+def recalibration_table(res: int) -> list[str]:
+    """Per seed, the same run's generator as saved and recalibrated; empty where nothing is judged yet."""
+    folder = RECIPES / f"bn-recalibration-{res}px"
+    curves = {(tag, load(path)["seed"]): load(path)["points"][-1]
+              for tag, suffix in RECALIBRATION.items()
+              for path in sorted(folder.glob(f"curve-{DEFAULT}{suffix}-seed*.json"))}
+    seeds = sorted({seed for tag, seed in curves if all((other, seed) in curves for other in RECALIBRATION)})
+    if not seeds:
+        return []
+    cells = " | ".join(f"{tag}: SWD, face rate of {curves[(tag, seeds[0])]['more_faces']['images']:,}"
+                       for tag in RECALIBRATION)
+    lines = [f"| {res} px, seed | iterations | {cells} |", "| --- | --- |" + " --- |" * len(RECALIBRATION)]
+    for seed in seeds:
+        shown = " | ".join(f"{curves[(tag, seed)]['swd']:.1f}, {curves[(tag, seed)]['more_faces']['face_rate']:.4f}"
+                           for tag in RECALIBRATION)
+        lines.append(f"| {seed} | {curves[(next(iter(RECALIBRATION)), seed)]['iterations']:,} | {shown} |")
+    means = " | ".join(
+        f"{statistics.fmean(curves[(tag, s)]['swd'] for s in seeds):.2f}, "
+        f"{statistics.fmean(curves[(tag, s)]['more_faces']['face_rate'] for s in seeds):.4f}" for tag in RECALIBRATION)
+    lines.append(f"| mean of {len(seeds)} | | {means} |")
+    return lines
+
+
+def recalibration_section() -> list[str]:
+    tables = [table for res in (64, 32) if (table := recalibration_table(res))]
+    if not tables:
+        return []
+    return ["## Recomputed BatchNorm statistics (`--bn-recalibration`)", "",
+            "The moving average's BatchNorm statistics are themselves an average of G's, measured on other "
+            "weights. `--bn-recalibration N` recomputes them from the averaged weights over N batches of fixed "
+            "latents before the generator draws or is saved; nothing that trains changes (tested), so each run "
+            "below is one training of the default, its generator judged as saved and recalibrated, at the "
+            "default's budget in the notebook loop's time. These are new trainings of the same seeds: a second "
+            "training of a seed does not repeat the first bit for bit on these VMs, so the figures as saved "
+            "differ from the tables above by as much as the seeds do.", "",
+            *[line for table in tables for line in (*table, "")]]
+
+
 # ------------------------------------------------------------------------------------------------ README
 
 def readme_caption() -> str:
@@ -380,6 +422,7 @@ def results_page() -> str:
         "",
         *search_table(),
         "",
+        *recalibration_section(),
         "How the search reached this default, every other candidate and why each lost, with all grids: "
         "[experiments/recipes.md](../experiments/recipes.md), a lab notebook kept as it was written (its "
         "figures are the history of the search; this page is current).",
