@@ -109,9 +109,17 @@ class Recalibrated:
         self.model = keras.models.clone_model(average)
         self.latents, self.batch_size = recalibration_latents(config), config.batch_size
         self.statistics = batch_statistics(self.model)
+        self.iteration: int | None = None  # of the weights the copy has
 
-    def refresh(self):
-        """The copy, brought up to the average's current weights."""
+    def refresh(self) -> None:
+        """Bring the copy up to the average's current weights."""
         self.model.set_weights(self.average.get_weights())
         recalibrate_batch_norm(self.model, self.latents, self.batch_size, self.statistics)
+
+    def at(self, iteration: int):
+        """The copy at `iteration`, recalibrated once per iteration. (A rollback to iteration k restores the
+        weights the copy had at k, so the copy of k stays right.)"""
+        if self.iteration != iteration:
+            self.refresh()
+            self.iteration = iteration
         return self.model

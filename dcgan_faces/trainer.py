@@ -47,7 +47,6 @@ class Trainer:
         self.sampler = BatchSampler(images, self.global_batch, config.seed, shard=self.feed.shard,
                                     mirror=config.mirror)
         self.iteration = 0
-        self._recalibrated_at: int | None = None
         self.real_labels = np.full((self.global_batch, 1), 1.0 - config.label_smoothing, dtype=np.float32)
         self.fake_labels = np.zeros((self.global_batch, 1), dtype=np.float32)
         self.generator_labels = np.ones((self.global_batch, 1), dtype=np.float32)
@@ -122,15 +121,9 @@ class Trainer:
 
     def output_generator(self):
         """The generator whose faces are shown and saved: GAN.output_generator, or under --bn-recalibration its
-        copy with BatchNorm statistics recomputed, once per iteration. (A rollback to iteration k restores the
-        weights the copy had at k, so the copy of k stays right.)"""
+        copy with BatchNorm statistics recomputed."""
         recalibrated = self.gan.recalibrated
-        if recalibrated is None:
-            return self.gan.output_generator
-        if self._recalibrated_at != self.iteration:
-            recalibrated.refresh()
-            self._recalibrated_at = self.iteration
-        return recalibrated.model
+        return recalibrated.at(self.iteration) if recalibrated else self.gan.output_generator
 
     def generate(self, seeds: np.ndarray) -> np.ndarray:
         """Output generator's images in [-1, 1] for `seeds`, in inference mode (BatchNorm on moving averages)."""
