@@ -76,8 +76,9 @@ CHANGES = {
 DCGAN = {"arch": "dcgan"}
 # The default the search started from and its tables call "default": the notebook's networks and loop with
 # the moving average. `python -m dcgan_faces.train` has since dropped D's dropout (issue 23) and halved the
-# generator's width (issue 37): it is "default+gf128+ddrop0".
-DEFAULT = {"recipe": "default", "d_dropout": 0.25, "g_filters": 256}
+# generator's width and recomputes the average's BatchNorm statistics (issue 37): it is
+# "default+gf128+ddrop0+bnr16".
+DEFAULT = {"recipe": "default", "d_dropout": 0.25, "g_filters": 256, "bn_recalibration": 0}
 # Changes to the default, searched at equal wall-clock time (issue 23)
 DEFAULT_CHANGES = {
     "lr3e-4": {"lr": 3e-4},  # the notebook's 1.5e-4 was never tuned per wall-clock

@@ -26,6 +26,7 @@ BF16_VM = "a 2-core AMD EPYC VM with AVX-512 and bfloat16 instructions (TensorFl
 AVX2_VM = "a 2-core AMD EPYC VM with AVX2 and no bfloat16 instructions (TensorFlow 2.21 CPU)"
 DEFAULT = "default+bf16+gf128+ddrop0"  # what `python -m dcgan_faces.train` trains on a CPU with bfloat16 instructions
 DEFAULT_FLOAT32 = "default+gf128+ddrop0"  # and on other CPUs
+RECALIBRATED = f"{DEFAULT}+bnr16"  # the same trainings with the default's --bn-recalibration 16: the faces it shows
 FORMER = "default+bf16+ddrop0"  # the default before issue 37: the notebook's generator width
 HELDOUT = "5,000 CelebA photos, judged against 1,000 others that no model trained on"
 
@@ -49,7 +50,7 @@ class Row:
 def runs(row: Row, iterations: int | None = None) -> list[dict]:
     """The row's result of each seed: from results/, or where a seed has none there, the point of its curve
     (`compare_recipes.py curve`, one longer run judged on the way) at the budget's iterations (those of its
-    results, else `iterations`)."""
+    results, else `iterations`, else each curve's last point)."""
     folder = RECIPES / row.folder
     results = {load(path)["seed"]: load(path)["budgets"][row.budget]
                for path in sorted((folder / "results").glob(f"{row.candidate}-seed*.json"))}
@@ -57,7 +58,8 @@ def runs(row: Row, iterations: int | None = None) -> list[dict]:
         iterations = next(iter(results.values()))["iterations"]
     for path in sorted(folder.glob(f"curve-{row.candidate}-seed*.json")):
         curve = load(path)
-        at = [point for point in curve["points"] if point["iterations"] == iterations]
+        at = [point for point in curve["points"] if point["iterations"] == iterations] if iterations else \
+            curve["points"][-1:]
         if curve["seed"] not in results and at:
             results[curve["seed"]] = at[0]
     if not results:
@@ -102,7 +104,9 @@ SIZES = {
         Row("the first default (the notebook's networks, a moving average), float32", "heldout-32px", "default"),
         Row("the first default, bfloat16", "heldout-32px", "default+bf16"),
         Row("the second default (no dropout in D), bfloat16", "heldout-32px", FORMER),
-        Row("**the default** (no dropout in D, a generator half as wide), bfloat16", "heldout-32px", DEFAULT),
+        Row("the third default (no dropout in D, a generator half as wide), bfloat16", "heldout-32px", DEFAULT),
+        Row("**the default** (the third, its average's BatchNorm statistics recomputed), bfloat16",
+            "bn-recalibration-32px", RECALIBRATED),
     ]},
     64: {"budget": "1,000", "speed": "speed-default-64px", "floor": "search-64px", "rows": [
         Row("the course notebook (its own loop, float32)", "heldout-64px", "notebook", "equal_iterations"),
@@ -110,10 +114,12 @@ SIZES = {
         Row("the first default (the notebook's networks, a moving average), float32", "heldout-64px", "default"),
         Row("the first default, bfloat16", "heldout-64px", "default+bf16"),
         Row("the second default (no dropout in D), bfloat16", "heldout-64px-recheck", FORMER),
-        Row("**the default** (no dropout in D, a generator half as wide), bfloat16", "search-64px", DEFAULT),
+        Row("the third default (no dropout in D, a generator half as wide), bfloat16", "search-64px", DEFAULT),
+        Row("**the default** (the third, its average's BatchNorm statistics recomputed), bfloat16",
+            "bn-recalibration-64px", RECALIBRATED),
     ]},
 }
-NOTEBOOK_ROW, DEFAULT_ROW = 0, 5
+NOTEBOOK_ROW, DEFAULT_ROW = 0, 6
 
 
 def notebook_minutes(res: int) -> str:
@@ -123,13 +129,14 @@ def notebook_minutes(res: int) -> str:
     return minutes(seconds * int(size["budget"].replace(",", "")))
 
 
-def grid_link(row: Row, seed: int) -> str:
-    """A seed's grid at the row's budget: from its results, or from its curve's point there."""
+def grid_path(row: Row, seed: int) -> str:
+    """A seed's grid at the row's budget, from the repository's root: from its results, or from its curve's
+    point there."""
     grids = RECIPES / row.folder / "grids"
     path = grids / f"{row.candidate}-seed{seed}-{row.budget}.png"
     if not path.exists():
         path = grids / f"{row.candidate}-seed{seed}-{figures(row)['iterations']}.png"
-    return f"../experiments/recipes/{row.folder}/grids/{path.name}"
+    return f"experiments/recipes/{row.folder}/grids/{path.name}"
 
 
 # Full runs at 64 px: one run of `train --res 64`'s default length (10,000 iterations), judged along the way
@@ -175,20 +182,20 @@ def curve_table(curve: Curve, planned: tuple[int, ...] = ()) -> list[str]:
     return lines
 
 
-# The 64 px search (issue 37): each candidate one change, first on the second default, then on the default it
+# The 64 px search (issue 37): each candidate one change, first on the second default, then on the third it
 # chose, each at its own equal-time budget
 SEARCH_CANDIDATES = {
-    DEFAULT: "**the default**: the second with `--g-filters 128` (a generator half as wide)",
+    DEFAULT: "**the third default**: the second with `--g-filters 128` (a generator half as wide)",
     "default+bf16+ddrop0+ttur": "the second default with two timescales, `--lr-g 1e-4 --lr-d 4e-4`",
     "default+bf16+ddrop0+beta2_0.99": "the second default with Adam's `--beta2 0.99`",
     "default+bf16+ddrop0+beta1_0+beta2_0.99": "the second default with `--beta1 0 --beta2 0.99`",
     "default+bf16+ddrop0+hinge": "the second default with `--loss hinge`",
     "default+bf16+ddrop0+sn": "the second default with `--spectral-norm` in D",
     "default+bf16+ddrop0+b64": "the second default with `--batch-size 64 --lr 2.1e-4`",
-    f"{DEFAULT}+beta2_0.99": "the default with Adam's `--beta2 0.99`",
-    f"{DEFAULT}+lr2e-4": "the default with both rates 2e-4 (`--lr 2e-4`)",
-    f"{DEFAULT}+hinge": "the default with `--loss hinge`",
-    f"{DEFAULT}+mirror": "the default with `--mirror` (real faces flipped at random)",
+    f"{DEFAULT}+beta2_0.99": "the third default with Adam's `--beta2 0.99`",
+    f"{DEFAULT}+lr2e-4": "the third default with both rates 2e-4 (`--lr 2e-4`)",
+    f"{DEFAULT}+hinge": "the third default with `--loss hinge`",
+    f"{DEFAULT}+mirror": "the third default with `--mirror` (real faces flipped at random)",
 }  # `--spectral-norm` on the default was timed apart from speed.json: the lab notebook has it
 
 
@@ -242,19 +249,20 @@ def recalibration_table(res: int) -> list[str]:
     curves = {(tag, load(path)["seed"]): load(path)["points"][-1]
               for tag, suffix in RECALIBRATION.items()
               for path in sorted(folder.glob(f"curve-{DEFAULT}{suffix}-seed*.json"))}
-    seeds = sorted({seed for tag, seed in curves if all((other, seed) in curves for other in RECALIBRATION)})
+    tags = [tag for tag in RECALIBRATION if any(judged == tag for judged, _ in curves)]  # 64 batches: 64 px only
+    seeds = sorted({seed for tag, seed in curves if all((other, seed) in curves for other in tags)})
     if not seeds:
         return []
     cells = " | ".join(f"{tag}: SWD, face rate of {curves[(tag, seeds[0])]['more_faces']['images']:,}"
-                       for tag in RECALIBRATION)
-    lines = [f"| {res} px, seed | iterations | {cells} |", "| --- | --- |" + " --- |" * len(RECALIBRATION)]
+                       for tag in tags)
+    lines = [f"| {res} px, seed | iterations | {cells} |", "| --- | --- |" + " --- |" * len(tags)]
     for seed in seeds:
         shown = " | ".join(f"{curves[(tag, seed)]['swd']:.1f}, {curves[(tag, seed)]['more_faces']['face_rate']:.4f}"
-                           for tag in RECALIBRATION)
-        lines.append(f"| {seed} | {curves[(next(iter(RECALIBRATION)), seed)]['iterations']:,} | {shown} |")
+                           for tag in tags)
+        lines.append(f"| {seed} | {curves[(tags[0], seed)]['iterations']:,} | {shown} |")
     means = " | ".join(
         f"{statistics.fmean(curves[(tag, s)]['swd'] for s in seeds):.2f}, "
-        f"{statistics.fmean(curves[(tag, s)]['more_faces']['face_rate'] for s in seeds):.4f}" for tag in RECALIBRATION)
+        f"{statistics.fmean(curves[(tag, s)]['more_faces']['face_rate'] for s in seeds):.4f}" for tag in tags)
     lines.append(f"| mean of {len(seeds)} | | {means} |")
     return lines
 
@@ -281,8 +289,7 @@ def readme_caption() -> str:
     row = SIZES[64]["rows"][DEFAULT_ROW]
     top = figures(row)
     seed0 = runs(row)[0]
-    image = (f"![28 faces at 64 px from the default recipe, trained on CelebA photos](experiments/recipes/"
-             f"{row.folder}/grids/{row.candidate}-seed0-{row.budget}.png)")
+    image = f"![28 faces at 64 px from the default recipe, trained on CelebA photos]({grid_path(row, 0)})"
     return (f"{image}\n\n*28 faces from fixed latents after {seed0['iterations']:,} iterations at 64 px of the default "
             f"recipe (seed 0), trained on {HELDOUT}: about {notebook_minutes(64)} on {BF16_VM}, the "
             f"time the course notebook's loop needs there for {SIZES[64]['budget']} iterations. Over "
@@ -329,7 +336,8 @@ def default_run_sentence() -> str:
     missing = [f"{iterations:,}" for iterations in default_run_points() if iterations not in points]
     length = minutes(10000 * speed(SIZES[64]["speed"])["seconds_per_step"][DEFAULT])
     return (f"One full default run at 64 px (10,000 iterations, about {length} at the speed above; seed "
-            f"{DEFAULT_RUN.seed}), judged the same way along the way: SWD {', '.join(judged) or 'not judged yet'}"
+            f"{DEFAULT_RUN.seed}; its generator as saved, before the default recomputed its BatchNorm statistics), "
+            f"judged the same way along the way: SWD {', '.join(judged) or 'not judged yet'}"
             + (f" iterations, face share {', '.join(shares)}" if judged else "")
             + (f"; {' and '.join(missing)} not reached yet" if missing and judged else "")
             + " ([docs/results.md](docs/results.md#the-full-default-run-at-64-px)).")
@@ -363,9 +371,15 @@ def results_table(res: int) -> list[str]:
     return lines
 
 
+def recalibration_share() -> str:
+    """What the default's --bn-recalibration costs a run at 64 px: a share of the iterations between grids."""
+    cost = load(BENCHMARKS / "recalibration-64px.json")
+    return f"{cost['share_of_preview_interval']:.1%} ({cost['recalibration_seconds']:.2f} s)"
+
+
 def results_page() -> str:
     default_64 = SIZES[64]["rows"][DEFAULT_ROW]
-    grids = " ".join(f"[seed {n}]({grid_link(default_64, n)})" for n in range(figures(default_64)["seeds"]))
+    grids = " ".join(f"[seed {n}](../{grid_path(default_64, n)})" for n in range(figures(default_64)["seeds"]))
     ratios = speed(SEARCH_64)["ratio_to_notebook_loop"]
     wider = ratios[DEFAULT] / ratios[FORMER]
     return "\n".join([
@@ -396,13 +410,18 @@ def results_page() -> str:
         "(`experiments/recipes/*/speed.json`; the default's at 64 px in the 64 px search's measurement, below). "
         f"The generator half as wide makes {wider:.2f}× the iterations of the notebook's width in the same time "
         "(at 64 px, in the search's measurement), and at equal time its faces were better at both sizes. The "
-        "default's grids at 64 px: "
+        "default's rows are new trainings of the third default's seeds, each judged with its average's BatchNorm "
+        "statistics recomputed, as `train` now shows and saves it (the same runs as saved: "
+        "[below](#recomputed-batchnorm-statistics---bn-recalibration)). A budget's run recomputes them once, for "
+        "the generator judged; `train` does so for every grid too, which costs "
+        f"{recalibration_share()} of the iterations between two grids at 64 px. The default's grids at 64 px: "
         f"{grids}. These are short runs, not converged models.",
         "",
         "## The full default run at 64 px",
         "",
         "`python -m dcgan_faces.train --res 64` trains 10,000 iterations with the default recipe. One such run "
-        f"(seed {DEFAULT_RUN.seed}, bfloat16, on the same {HELDOUT}) was judged as above at points along the "
+        f"of the third default (seed {DEFAULT_RUN.seed}, bfloat16, on the same {HELDOUT}; its generator as "
+        "saved, before `--bn-recalibration 16` joined the default) was judged as above at points along the "
         "way, the default's budget in the notebook's time among them (that point is the seed's result in the "
         "table above); a later point continues the same run (a resumed run is the run that was not interrupted):",
         "",

@@ -228,5 +228,6 @@ def test_the_report_keeps_the_face_rate_of_more_faces_to_four_digits():
 def test_the_searchs_default_keeps_the_notebooks_dropout_and_width_and_the_table_marks_what_train_trains():
     old = compare_recipes.candidate_config("default", 0, 32, "")
     assert (old.d_dropout, old.g_filters) == (0.25, 256)  # old results keep their meaning
-    assert compare_recipes.is_default("default+gf128+ddrop0")
-    assert not any(compare_recipes.is_default(name) for name in ("default", "default+ddrop0", "notebook"))
+    assert compare_recipes.is_default("default+gf128+ddrop0+bnr16")
+    assert not any(compare_recipes.is_default(name)
+                   for name in ("default", "default+ddrop0", "default+gf128+ddrop0", "notebook"))

@@ -45,6 +45,7 @@ def test_every_setting_is_fixed_or_changeable_and_has_its_flag():
 def test_a_new_run_is_its_recipe_overridden_by_the_flags_given(tmp_path):
     plan = resolve_run(Request({"res": 32, "lr": 3e-4}, out=tmp_path / "run"), lambda config: "float32")
     assert (plan.config.recipe, plan.config.ema, plan.config.res, plan.config.lr) == ("default", 0.999, 32, 3e-4)
+    assert (plan.config.g_filters, plan.config.d_dropout, plan.config.bn_recalibration) == (128, 0.0, 16)
     assert plan.config.precision == "float32" and plan.resumed is None and plan.run.path == tmp_path / "run"
     notebook = resolve_run(Request({"recipe": "notebook", "arch": "dcgan"}, out=tmp_path / "run"))
     assert (notebook.config.ema, notebook.config.lr) == (0.0, 2e-4)
@@ -55,9 +56,11 @@ def test_a_run_of_the_former_default_keeps_ds_dropout_when_resumed_and_a_new_run
     path = _checkpoint(run, 4)
     state = json.loads(np.load(path)["state"].item())
     state["config"].update(recipe="default", ema=0.999, d_dropout=0.25)  # as the default was before issue 23
+    del state["config"]["bn_recalibration"]  # written before the option existed
     np.savez(path, state=np.array(json.dumps(state)))
     resumed = resolve_run(Request({}, out=run.path))
     assert resumed.resumed.iteration == 4 and (resumed.config.recipe, resumed.config.d_dropout) == ("default", 0.25)
+    assert resumed.config.bn_recalibration == 0  # it goes on showing the faces it showed
     assert resolve_run(Request({"res": 32}, out=tmp_path / "new"), lambda config: "float32").config.d_dropout == 0
 
 
