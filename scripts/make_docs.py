@@ -267,8 +267,27 @@ def recalibration_table(res: int) -> list[str]:
     return lines
 
 
+def paired_sentence() -> str:
+    """The same runs judged paired on several draws (experiments/recalibration_paired.py), where judged."""
+    parts = []
+    for res in (64, 32):
+        path = RECIPES / f"bn-recalibration-{res}px" / "paired.jsonl"
+        if path.exists():
+            summary = json.loads(path.read_text().splitlines()[-1])
+            parts.append(f"at {res} px recalibrated was better in {summary['pairs_better']} of {summary['pairs']} "
+                         f"(run, draw) pairs, its mean SWD {summary['mean_recalibrated']:.2f} against "
+                         f"{summary['mean_as_saved']:.2f} as saved")
+    if not parts:
+        return ""
+    return (f"One judgement is one draw of 1,000 latents and 1,000 held-out faces; judged on "
+            f"{summary['draws']} draws (the first is the tables'), with {summary['batches']} batches, "
+            f"{'; '.join(parts)} "
+            "(`experiments/recalibration_paired.py`).")
+
+
 def recalibration_section() -> list[str]:
     tables = [table for res in (64, 32) if (table := recalibration_table(res))]
+    paired = paired_sentence()
     if not tables:
         return []
     return ["## Recomputed BatchNorm statistics (`--bn-recalibration`)", "",
@@ -276,10 +295,12 @@ def recalibration_section() -> list[str]:
             "weights. `--bn-recalibration N` recomputes them from the averaged weights over N batches of fixed "
             "latents before the generator draws or is saved; nothing that trains changes (tested), so each run "
             "below is one training of the default, its generator judged as saved and recalibrated, at the "
-            "default's budget in the notebook loop's time. These are new trainings of the same seeds: a second "
-            "training of a seed does not repeat the first bit for bit on these VMs, so the figures as saved "
-            "differ from the tables above by as much as the seeds do.", "",
-            *[line for table in tables for line in (*table, "")]]
+            "default's budget in the notebook loop's time. These are new trainings of the same seeds. A training "
+            "repeats itself to the last digit only with the same thread settings (the number of threads changes "
+            "the order of the arithmetic, and over thousands of iterations a GAN turns that into another run), "
+            "and not every run of the tables above was trained with these, so the figures as saved differ from "
+            "those tables by as much as the seeds do (32 px seed 2 repeated its own exactly).", "",
+            *[line for table in tables for line in (*table, "")], *([paired, ""] if paired else [])]
 
 
 # ------------------------------------------------------------------------------------------------ README
