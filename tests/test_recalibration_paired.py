@@ -12,19 +12,24 @@ sys.path.insert(0, str(ROOT / "experiments"))
 import compare_recipes  # noqa: E402
 import recalibration_paired  # noqa: E402
 
+from dcgan_faces.config import TrainConfig  # noqa: E402
+from dcgan_faces.sampling import generate_images, latents  # noqa: E402
+from dcgan_faces.trained_model import load_generator  # noqa: E402
+
 
 def test_a_run_is_judged_from_its_averages_own_statistics_then_recalibrated_on_the_yardsticks_draws(tiny_run,
                                                                                                     tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
+    assert TrainConfig.load(run / "config.json").bn_recalibration == 16  # the default: shown recalibrated
     generator, config = recalibration_paired.average_as_trained(run)
-    assert config.bn_recalibration == 0  # the run itself showed its faces recalibrated (the default)
+    shown, _ = load_generator(run, log=lambda *_: None)  # generator.keras, saved recalibrated
+    z = latents(config.seed_size, 8, seed=3)
+    assert config.bn_recalibration == 0 and not np.allclose(generator(z, training=False), shown(z, training=False))
     saved = [w.copy() for w in generator.get_weights()]
     heldout = np.random.default_rng(5).integers(0, 256, (64, config.res, config.res, 3), dtype=np.uint8)
     split = compare_recipes.Split(train=heldout[:0], heldout=heldout, description="test")
     pairs = recalibration_paired.judged_pairs(generator, config, split, batches=2, draws=2, images=64)
-
-    from dcgan_faces.sampling import generate_images, latents
 
     yardstick = compare_recipes.judge(generate_images(generator.predict_on_batch, latents(config.seed_size, 64,
                                                                                            seed=0)), split)
