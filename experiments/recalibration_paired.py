@@ -34,13 +34,15 @@ def judged_pairs(generator, config, split, batches: int, draws: int, images: int
     from dcgan_faces.metrics import sliced_wasserstein
     from dcgan_faces.sampling import generate_images, latents
 
+    def every_draw() -> list:
+        return [generate_images(generator.predict_on_batch, latents(config.seed_size, images, seed=draw))
+                for draw in range(draws)]
+
     saved = generator.get_weights()
-    faces = {"as saved": [generate_images(generator.predict_on_batch, latents(config.seed_size, images, seed=draw))
-                          for draw in range(draws)]}
+    faces = {"as saved": every_draw()}
     recalibrate_batch_norm(generator, recalibration_latents(dataclasses.replace(config, bn_recalibration=batches)),
                            config.batch_size)
-    faces["recalibrated"] = [generate_images(generator.predict_on_batch, latents(config.seed_size, images, seed=draw))
-                             for draw in range(draws)]
+    faces["recalibrated"] = every_draw()
     generator.set_weights(saved)
     pairs = []
     for draw in range(draws):

@@ -246,9 +246,9 @@ RECALIBRATION = {"as saved": "", "16 batches": "+bnr16", "64 batches": "+bnr64"}
 def recalibration_table(res: int) -> list[str]:
     """Per seed, the same run's generator as saved and recalibrated; empty where nothing is judged yet."""
     folder = RECIPES / f"bn-recalibration-{res}px"
-    curves = {(tag, load(path)["seed"]): load(path)["points"][-1]
+    curves = {(tag, curve["seed"]): curve["points"][-1]
               for tag, suffix in RECALIBRATION.items()
-              for path in sorted(folder.glob(f"curve-{DEFAULT}{suffix}-seed*.json"))}
+              for curve in map(load, sorted(folder.glob(f"curve-{DEFAULT}{suffix}-seed*.json")))}
     tags = [tag for tag in RECALIBRATION if any(judged == tag for judged, _ in curves)]  # 64 batches: 64 px only
     seeds = sorted({seed for tag, seed in curves if all((other, seed) in curves for other in tags)})
     if not seeds:
@@ -269,20 +269,15 @@ def recalibration_table(res: int) -> list[str]:
 
 def paired_sentence() -> str:
     """The same runs judged paired on several draws (experiments/recalibration_paired.py), where judged."""
-    parts = []
-    for res in (64, 32):
-        path = RECIPES / f"bn-recalibration-{res}px" / "paired.jsonl"
-        if path.exists():
-            summary = json.loads(path.read_text().splitlines()[-1])
-            parts.append(f"at {res} px recalibrated was better in {summary['pairs_better']} of {summary['pairs']} "
-                         f"(run, draw) pairs, its mean SWD {summary['mean_recalibrated']:.2f} against "
-                         f"{summary['mean_as_saved']:.2f} as saved")
-    if not parts:
+    paths = [RECIPES / f"bn-recalibration-{res}px" / "paired.jsonl" for res in (64, 32)]
+    summaries = [json.loads(path.read_text().splitlines()[-1]) for path in paths if path.exists()]  # the last line
+    if not summaries:
         return ""
+    parts = [f"at {s['res']} px recalibrated was better in {s['pairs_better']} of {s['pairs']} (run, draw) pairs, "
+             f"its mean SWD {s['mean_recalibrated']:.2f} against {s['mean_as_saved']:.2f} as saved" for s in summaries]
     return (f"One judgement is one draw of 1,000 latents and 1,000 held-out faces; judged on "
-            f"{summary['draws']} draws (the first is the tables'), with {summary['batches']} batches, "
-            f"{'; '.join(parts)} "
-            "(`experiments/recalibration_paired.py`).")
+            f"{summaries[0]['draws']} draws (the first is the tables'), with {summaries[0]['batches']} batches, "
+            f"{'; '.join(parts)} (`experiments/recalibration_paired.py`).")
 
 
 def recalibration_section() -> list[str]:
