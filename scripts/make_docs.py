@@ -298,6 +298,48 @@ def recalibration_section() -> list[str]:
             *[line for table in tables for line in (*table, "")], *([paired, ""] if paired else [])]
 
 
+def ramps_table(res: int) -> list[str]:
+    """experiments/ema_ramps.py's runs: per --ema-ramp, each seed's SWD (the yardstick's draw), the mean SWD and
+    face rate, and against ramp 10 on every (seed, draw): in how many it was lower, by how much on average."""
+    results = [load(path) for path in sorted((RECIPES / f"ema-ramps-{res}px").glob(f"ramps-{RECALIBRATED}-seed*.json"))]
+    if not results:
+        return []
+    ramps = sorted(results[0]["ramps"], key=float)
+    faces = results[0]["ramps"][ramps[0]]["more_faces"]["images"]
+    seeds = ", ".join(str(result["seed"]) for result in results)
+    lines = [f"| {res} px, `--ema-ramp` (span: about 1/(R−1) of the run) | SWD of seeds {seeds} | mean SWD | "
+             f"face rate of {faces:,} faces | lower SWD than ramp 10 in (seed, draw) pairs | mean difference |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for ramp in ramps:
+        judged = [result["ramps"][ramp] for result in results]
+        paired = [result["paired_with_ramp_10"][ramp] for result in results]
+        pairs = sum(p["draws"] for p in paired)
+        difference = sum(p["mean_difference"] * p["draws"] for p in paired) / pairs
+        swd = [one["swd"] for one in judged]
+        against = f"{sum(p['lower_on'] for p in paired)} of {pairs} | {difference:+.2f}" if ramp != "10" else " | "
+        lines.append(f"| {f'**{ramp}** (the default)' if ramp == '10' else ramp} | "
+                     f"{', '.join(f'{x:.1f}' for x in swd)} | {statistics.fmean(swd):.2f} | "
+                     f"{statistics.fmean(one['more_faces']['face_rate'] for one in judged):.4f} | {against} |")
+    return lines
+
+
+def ramps_section() -> list[str]:
+    table = ramps_table(64)
+    if not table:
+        return []
+    first = load(next((RECIPES / "ema-ramps-64px").glob(f"ramps-{RECALIBRATED}-seed*.json")))
+    more_draws = len(first["ramps"]["10"]["swd_draws"]) - 1
+    return ["## The average's span, with recomputed statistics (`--ema-ramp`)", "",
+            "The average's decay ramps up as (1+k)/(R+k), so it spans about the last 1/(R−1) of a run. The "
+            "ramps were first compared before `--bn-recalibration` existed, when a longer span also meant staler "
+            "BatchNorm statistics. Here each seed is one training of the default to its budget "
+            f"({first['iterations']:,} iterations), which kept one more average per ramp beside its own (the average "
+            "never feeds back into training, so each is the average a run with that ramp saves: tested, and "
+            "ramp 10's equals the run's own to the last bit), each recalibrated as the default is and judged as "
+            f"above, and on {more_draws} more draws of latents and held-out faces to set the differences beside the "
+            "judge's own noise (`experiments/ema_ramps.py`).", "", *table, ""]
+
+
 # ------------------------------------------------------------------------------------------------ README
 
 def readme_caption() -> str:
@@ -458,6 +500,7 @@ def results_page() -> str:
         *search_table(),
         "",
         *recalibration_section(),
+        *ramps_section(),
         "How the search reached this default, every other candidate and why each lost, with all grids: "
         "[experiments/recipes.md](../experiments/recipes.md), a lab notebook kept as it was written (its "
         "figures are the history of the search; this page is current).",
