@@ -20,6 +20,7 @@ from dcgan_faces import train  # noqa: E402
 from dcgan_faces.trained_model import load_generator  # noqa: E402
 
 
+@pytest.mark.slow
 def test_each_ramps_average_is_the_one_a_run_with_that_ramp_saves_and_is_judged_recalibrated(tmp_path):
     pytest.importorskip("cv2")
     faces = draw_faces(tmp_path / "faces", count=44, size=24)
