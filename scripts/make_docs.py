@@ -299,26 +299,28 @@ def recalibration_section() -> list[str]:
 
 
 def ramps_table(res: int) -> list[str]:
-    """experiments/ema_ramps.py's runs: per --ema-ramp, each seed's SWD (the yardstick's draw), the mean SWD and
-    face rate, and against ramp 10 on every (seed, draw): in how many it was lower, by how much on average."""
+    """experiments/ema_ramps.py's runs: per --ema-ramp, each seed's SWD (the yardstick's draw; "—" where that
+    seed's run did not keep the ramp), the mean SWD and face rate over its seeds, and against ramp 10 on every
+    (seed, draw) it has: in how many it was lower, by how much on average."""
     results = [load(path) for path in sorted((RECIPES / f"ema-ramps-{res}px").glob(f"ramps-{RECALIBRATED}-seed*.json"))]
     if not results:
         return []
-    ramps = sorted(results[0]["ramps"], key=float)
-    faces = results[0]["ramps"][ramps[0]]["more_faces"]["images"]
-    seeds = ", ".join(str(result["seed"]) for result in results)
-    lines = [f"| {res} px, `--ema-ramp` (span: about 1/(R−1) of the run) | SWD of seeds {seeds} | mean SWD | "
-             f"face rate of {faces:,} faces | lower SWD than ramp 10 in (seed, draw) pairs | mean difference |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for ramp in ramps:
-        judged = [result["ramps"][ramp] for result in results]
-        paired = [result["paired_with_ramp_10"][ramp] for result in results]
+    faces = results[0]["ramps"]["10"]["more_faces"]["images"]
+    lines = [f"| {res} px, `--ema-ramp` (span: about 1/(R−1) of the run) | "
+             + "".join(f"seed {result['seed']} | " for result in results)
+             + f"mean SWD | face rate of {faces:,} faces | lower SWD than ramp 10 in (seed, draw) pairs | "
+             "mean difference |", "| --- |" + " --- |" * (len(results) + 4)]
+    for ramp in sorted({ramp for result in results for ramp in result["ramps"]}, key=float):
+        kept = [result for result in results if ramp in result["ramps"]]
+        judged = [result["ramps"][ramp] for result in kept]
+        paired = [result["paired_with_ramp_10"][ramp] for result in kept]
         pairs = sum(p["draws"] for p in paired)
         difference = sum(p["mean_difference"] * p["draws"] for p in paired) / pairs
-        swd = [one["swd"] for one in judged]
+        seeds = "".join(f"{result['ramps'][ramp]['swd']:.1f} | " if ramp in result["ramps"] else "— | "
+                        for result in results)
         against = f"{sum(p['lower_on'] for p in paired)} of {pairs} | {difference:+.2f}" if ramp != "10" else " | "
-        lines.append(f"| {f'**{ramp}** (the default)' if ramp == '10' else ramp} | "
-                     f"{', '.join(f'{x:.1f}' for x in swd)} | {statistics.fmean(swd):.2f} | "
+        lines.append(f"| {f'**{ramp}** (the default)' if ramp == '10' else ramp} | {seeds}"
+                     f"{statistics.fmean(one['swd'] for one in judged):.2f} | "
                      f"{statistics.fmean(one['more_faces']['face_rate'] for one in judged):.4f} | {against} |")
     return lines
 

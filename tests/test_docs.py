@@ -115,18 +115,21 @@ def test_an_untimed_search_candidate_is_timed_as_the_recipe_it_changes():
 def test_the_ramps_table_pools_every_seeds_paired_draws_against_ramp_10(tmp_path, monkeypatch):
     folder = tmp_path / "ema-ramps-64px"
     folder.mkdir()
-    for seed, (swd_3, swd_10) in enumerate(((15.0, 16.0), (18.0, 17.0))):
-        judged = {"3": {"swd": swd_3, "swd_draws": [swd_3, swd_3], "more_faces": {"images": 10000, "face_rate": 0.96}},
-                  "10": {"swd": swd_10, "swd_draws": [swd_10, swd_10],
-                         "more_faces": {"images": 10000, "face_rate": 0.98}}}
-        paired = {"3": {"mean_difference": swd_3 - swd_10, "lower_on": 2 * (swd_3 < swd_10), "draws": 2},
-                  "10": {"mean_difference": 0.0, "lower_on": 0, "draws": 2}}
+    for seed, (swd_3, swd_10) in enumerate(((15.0, 16.0), (18.0, 17.0), (None, 16.0))):
+        judged = {"10": {"swd": swd_10, "swd_draws": [swd_10, swd_10], "more_faces": {"images": 10000,
+                                                                                      "face_rate": 0.98}}}
+        paired = {"10": {"mean_difference": 0.0, "lower_on": 0, "draws": 2}}
+        if swd_3 is not None:  # seed 2's run did not keep ramp 3
+            judged["3"] = {"swd": swd_3, "swd_draws": [swd_3, swd_3], "more_faces": {"images": 10000,
+                                                                                   "face_rate": 0.96}}
+            paired["3"] = {"mean_difference": swd_3 - swd_10, "lower_on": 2 * (swd_3 < swd_10), "draws": 2}
         (folder / f"ramps-{make_docs.RECALIBRATED}-seed{seed}.json").write_text(make_docs.json.dumps(
             {"seed": seed, "iterations": 4467, "ramps": judged, "paired_with_ramp_10": paired}))
     monkeypatch.setattr(make_docs, "RECIPES", tmp_path)
     section = "\n".join(make_docs.ramps_section())
-    assert "| 3 | 15.0, 18.0 | 16.50 | 0.9600 | 2 of 4 | +0.00 |" in section
-    assert "| **10** (the default) | 16.0, 17.0 | 16.50 | 0.9800 |" in section
+    assert "| seed 0 | seed 1 | seed 2 | mean SWD |" in section
+    assert "| 3 | 15.0 | 18.0 | — | 16.50 | 0.9600 | 2 of 4 | +0.00 |" in section
+    assert "| **10** (the default) | 16.0 | 17.0 | 16.0 | 16.33 | 0.9800 |" in section
     assert "(4,467 iterations)" in section and "on 1 more draws" in section
     monkeypatch.setattr(make_docs, "RECIPES", tmp_path / "nothing")
     assert make_docs.ramps_section() == []
