@@ -323,13 +323,19 @@ def budgets(name: str, iterations: int, speed: dict) -> dict[str, int]:
     return {"equal_iterations": iterations, "equal_time": max(1, round(iterations * ratio))}
 
 
+def heldout_swd(faces: np.ndarray, split: Split, seed: int = 0) -> float:
+    """SWD of `faces` against as many held-out faces, both drawn with `seed` (0: the yardstick's draw)."""
+    from dcgan_faces.evaluation import sample_real
+    from dcgan_faces.metrics import sliced_wasserstein
+
+    return sliced_wasserstein(sample_real(split.heldout, len(faces), seed), faces, seed)["swd"]
+
+
 def judge(faces: np.ndarray, split: Split, seed: int = 0) -> dict:
     """SWD of `faces` against as many held-out faces, and their face hit rate."""
-    from dcgan_faces.evaluation import sample_real
-    from dcgan_faces.metrics import face_hit_rate, sliced_wasserstein
+    from dcgan_faces.metrics import face_hit_rate
 
-    heldout = sample_real(split.heldout, len(faces), seed)
-    return {"swd": sliced_wasserstein(heldout, faces, seed)["swd"], "face_rate": face_hit_rate(faces)}
+    return {"swd": heldout_swd(faces, split, seed), "face_rate": face_hit_rate(faces)}
 
 
 def floor(split: Split, n: int) -> dict:

@@ -73,16 +73,15 @@ def train_with_ramps(run: Path, name: str, seed: int, steps: int, images: Path, 
 
 def swd_on_draw(generate, seed_size: int, split, images: int, draw: int) -> float:
     """compare_recipes.judge's SWD with latents and held-out sample drawn with seed `draw` (0: the yardstick's)."""
-    from dcgan_faces.evaluation import sample_real
-    from dcgan_faces.metrics import sliced_wasserstein
     from dcgan_faces.sampling import generate_images, latents
 
     faces = generate_images(generate, latents(seed_size, images, seed=draw))
-    return sliced_wasserstein(sample_real(split.heldout, images, draw), faces, draw)["swd"]
+    return compare_recipes.heldout_swd(faces, split, draw)
 
 
-def judge_average(model, config, split, args, grid: Path) -> dict:
-    """An average recalibrated as the run's generator is (a copy: the average stays), judged on every draw."""
+def judge_average(model, config, split, n: int, args, grid: Path) -> dict:
+    """An average recalibrated as the run's generator is (a copy: the average stays), its n faces judged on every
+    draw."""
     from dcgan_faces.ema import Recalibrated
 
     shown = model
@@ -90,7 +89,6 @@ def judge_average(model, config, split, args, grid: Path) -> dict:
         recalibrated = Recalibrated(model, config)
         recalibrated.refresh()
         shown = recalibrated.model
-    n = min(args.eval_images, len(split.heldout))
     figures = compare_recipes.judge_and_show(shown.predict_on_batch, config.seed_size, n, args.face_images, split,
                                              grid)
     draws = [figures["swd"], *(swd_on_draw(shown.predict_on_batch, config.seed_size, split, n, draw)
@@ -124,12 +122,11 @@ def ramps_of_one_seed(args) -> dict:
     images = compare_recipes.training_images(split, args)
     run = args.runs / f"{name}-seed{seed}"
     trainer, averages, seconds = train_with_ramps(run, name, seed, steps, images, args.ramps, args)
-    config = trainer.config
-    judged = {f"{ramp:g}": judge_average(model, config, split, args,
+    config, n = trainer.config, min(args.eval_images, len(split.heldout))
+    judged = {f"{ramp:g}": judge_average(model, config, split, n, args,
                                          args.out / "grids" / f"{name}+ramp{ramp:g}-seed{seed}-{steps}.png")
               for ramp, model in averages.items()}
     saved, _ = load_generator(run, log=compare_recipes.log)  # the run's generator.keras, as a user opens it
-    n = min(args.eval_images, len(split.heldout))
     result = {"candidate": name, "seed": seed, "res": args.res, "iterations": steps, "train_seconds": round(seconds, 1),
               "eval_images": n, "judged_on": split.description, "bn_recalibration": config.bn_recalibration,
               "ramps": judged, "paired_with_ramp_10": paired_with_default_ramp(judged),

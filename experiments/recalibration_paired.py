@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO / "experiments"))
 def judged_pairs(generator, config, split, batches: int, draws: int, images: int = 1000) -> list[dict]:
     """SWD of `images` faces of the generator as saved and recalibrated against as many held-out faces, per
     draw of both; the generator is given back as it came."""
+    from compare_recipes import heldout_swd
+
     from dcgan_faces.ema import recalibrate_batch_norm, recalibration_latents
-    from dcgan_faces.evaluation import sample_real
-    from dcgan_faces.metrics import sliced_wasserstein
     from dcgan_faces.sampling import generate_images, latents
 
     def every_draw() -> list:
@@ -46,8 +46,7 @@ def judged_pairs(generator, config, split, batches: int, draws: int, images: int
     generator.set_weights(saved)
     pairs = []
     for draw in range(draws):
-        real = sample_real(split.heldout, images, draw)
-        swd = {tag: sliced_wasserstein(real, shown[draw], draw)["swd"] for tag, shown in faces.items()}
+        swd = {tag: heldout_swd(shown[draw], split, draw) for tag, shown in faces.items()}
         pairs.append({"draw": draw, **swd, "difference": swd["recalibrated"] - swd["as saved"]})
     return pairs
 

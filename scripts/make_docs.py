@@ -298,13 +298,10 @@ def recalibration_section() -> list[str]:
             *[line for table in tables for line in (*table, "")], *([paired, ""] if paired else [])]
 
 
-def ramps_table(res: int) -> list[str]:
+def ramps_table(results: list[dict], res: int) -> list[str]:
     """experiments/ema_ramps.py's runs: per --ema-ramp, each seed's SWD (the yardstick's draw; "—" where that
     seed's run did not keep the ramp), the mean SWD and face rate over its seeds, and against ramp 10 on every
     (seed, draw) it has: in how many it was lower, by how much on average."""
-    results = [load(path) for path in sorted((RECIPES / f"ema-ramps-{res}px").glob(f"ramps-{RECALIBRATED}-seed*.json"))]
-    if not results:
-        return []
     faces = results[0]["ramps"]["10"]["more_faces"]["images"]
     lines = [f"| {res} px, `--ema-ramp` (span: about 1/(R−1) of the run) | "
              + "".join(f"seed {result['seed']} | " for result in results)
@@ -326,10 +323,10 @@ def ramps_table(res: int) -> list[str]:
 
 
 def ramps_section() -> list[str]:
-    table = ramps_table(64)
-    if not table:
+    results = [load(path) for path in sorted((RECIPES / "ema-ramps-64px").glob(f"ramps-{RECALIBRATED}-seed*.json"))]
+    if not results:
         return []
-    first = load(next((RECIPES / "ema-ramps-64px").glob(f"ramps-{RECALIBRATED}-seed*.json")))
+    first, table = results[0], ramps_table(results, 64)
     more_draws = len(first["ramps"]["10"]["swd_draws"]) - 1
     return ["## The average's span, with recomputed statistics (`--ema-ramp`)", "",
             "The average's decay ramps up as (1+k)/(R+k), so it spans about the last 1/(R−1) of a run. The "
