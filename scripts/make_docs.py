@@ -282,9 +282,9 @@ def paired_sentence() -> str:
 
 def recalibration_section() -> list[str]:
     tables = [table for res in (64, 32) if (table := recalibration_table(res))]
-    paired = paired_sentence()
     if not tables:
         return []
+    paired = paired_sentence()
     return ["## Recomputed BatchNorm statistics (`--bn-recalibration`)", "",
             "The moving average's BatchNorm statistics are themselves an average of G's, measured on other "
             "weights. `--bn-recalibration N` recomputes them from the averaged weights over N batches of fixed "
