@@ -14,7 +14,7 @@ SWD of --eval-images faces against as many held-out ones, the face rate over --f
 --draws - 1 more draws, then paired draw by draw with the default's recalibrated run of the same seed in
 --baseline (`recalibration_paired.py`'s paired.jsonl), so that the difference can be read beside the judge's
 own noise. Writes --out/lr-decay<decay>-seed<N>.json (skipped when it exists) and a grid. A run cut short
-starts over.
+starts over; a finished one is judged again without training.
 """
 
 from __future__ import annotations
@@ -49,17 +49,14 @@ def rate_factor(k: int, at: int, decay: float) -> float:
 
 def train_with_decay(run: Path, seed: int, at: int, decay: float, images: Path, args):
     """The candidate (default: the default) trained from the start to `at` by the trainer's own entry point, its
-    rates decayed; (trainer, seconds)."""
+    rates decayed."""
     from dcgan_faces import trainer as trainer_module
-
-    made = []
 
     class DecayingTrainer(trainer_module.Trainer):
         def __init__(self, *given, **named):
             super().__init__(*given, **named)
             self.base_rates = (self.gan.combined.optimizer, self.config.lr_g or self.config.lr), \
                 (self.gan.discriminator.optimizer, self.config.lr_d or self.config.lr)
-            made.append(self)
 
         def step(self):
             factor = rate_factor(self.iteration, at, decay)
@@ -68,9 +65,20 @@ def train_with_decay(run: Path, seed: int, at: int, decay: float, images: Path, 
             return super().step()
 
     with mock.patch.object(trainer_module, "Trainer", DecayingTrainer):
-        seconds = compare_recipes.train_to(run, args.candidate, seed, at, images, args, fresh=True)
-    (trainer,) = made
-    return trainer, seconds
+        compare_recipes.train_to(run, args.candidate, seed, at, images, args, fresh=True)
+
+
+def finished_run(run: Path, at: int) -> dict | None:
+    """The state and both final learning rates of a run whose newest checkpoint is at iteration `at`, else None."""
+    from dcgan_faces import checkpoint
+    from dcgan_faces.runfolder import RunFolder
+
+    found = checkpoint.read_latest(RunFolder(run).checkpoints) if run.is_dir() else None
+    if found is None or found[1]["iteration"] != at:
+        return None
+    _, state, arrays = found
+    rates = {key.split("_")[0]: float(value) for key, value in arrays.items() if key.endswith("/learning_rate")}
+    return {"seconds": state["seconds"], "final_learning_rates": [rates["g"], rates["d"]]}
 
 
 def baseline_draws(path: Path, seed: int, draws: int) -> list[float] | None:
@@ -80,7 +88,7 @@ def baseline_draws(path: Path, seed: int, draws: int) -> list[float] | None:
     found = {}
     for line in path.read_text().splitlines():
         row = json.loads(line)
-        if row["run"].endswith(f"-seed{seed}"):
+        if row.get("run", "").endswith(f"-seed{seed}"):  # the last row sums the runs up
             found[row["draw"]] = row["recalibrated"]
     return [found[d] for d in range(draws)] if all(d in found for d in range(draws)) else None
 
@@ -107,7 +115,9 @@ def decay_of_one_seed(args) -> dict:
     compare_recipes.write_floor(args.out / "floor.json", split, args)
     images = compare_recipes.training_images(split, args)
     run = args.runs / f"{name}+lrdecay{args.decay:g}-seed{seed}"
-    trainer, seconds = train_with_decay(run, seed, at, args.decay, images, args)
+    if finished_run(run, at) is None:  # a finished run is judged again as it is
+        train_with_decay(run, seed, at, args.decay, images, args)
+    finished = finished_run(run, at)
     generator, config = load_generator(run, log=compare_recipes.log)  # as a user opens it: recalibrated
     n = min(args.eval_images, len(split.heldout))
     grid = args.out / "grids" / f"{name}+lrdecay{args.decay:g}-seed{seed}-{at}.png"
@@ -116,8 +126,8 @@ def decay_of_one_seed(args) -> dict:
     draws = [figures["swd"], *(ema_ramps.swd_on_draw(generator.predict_on_batch, config.seed_size, split, n, draw)
                                for draw in range(1, args.draws))]
     result = {"candidate": name, "decay": args.decay, "seed": seed, "res": args.res, "iterations": at,
-              "train_seconds": round(seconds, 1), "eval_images": n, "judged_on": split.description,
-              "final_learning_rates": list(trainer.learning_rates()), **figures, "swd_draws": draws,
+              "train_seconds": round(finished["seconds"], 1), "eval_images": n, "judged_on": split.description,
+              "final_learning_rates": finished["final_learning_rates"], **figures, "swd_draws": draws,
               "paired_with_default": paired(draws, baseline_draws(args.baseline, seed, args.draws))}
     write_json(path, result)
     compare_recipes.log(f"lr decay {args.decay:g} seed {seed} at {at}: SWD {figures['swd']:.2f} (draws "

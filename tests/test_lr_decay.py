@@ -27,7 +27,7 @@ def test_the_rates_fall_linearly_over_the_last_fraction_and_the_last_step_still_
 
 def test_the_baseline_is_the_default_runs_recalibrated_draws_of_the_same_seed(tmp_path):
     rows = [{"run": f"default-seed{seed}", "draw": draw, "as saved": 9.0, "recalibrated": 10.0 * seed + draw}
-            for seed in (1, 11) for draw in (0, 1)]
+            for seed in (1, 11) for draw in (0, 1)] + [{"runs": 2, "pairs": 4}]  # the summary row that ends the file
     path = tmp_path / "paired.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert lr_decay.baseline_draws(path, 1, 2) == [10.0, 11.0]
@@ -45,10 +45,10 @@ def test_a_decayed_run_ends_at_the_last_steps_rate_and_differs_from_the_default(
     baseline = tmp_path / "paired.jsonl"
     baseline.write_text("".join(json.dumps({"run": f"{name}-seed1", "draw": d, "recalibrated": 50.0}) + "\n"
                                 for d in (0, 1)))
-    result = lr_decay.main(["--res", "16", "--data", str(faces), "--holdout", "8", "--cache-dir", str(cache),
-                            "--eval-images", "8", "--face-images", "8", "--at", "4", "--decay", "0.5", "--seed", "1",
-                            "--candidate", name, "--draws", "2", "--baseline", str(baseline),
-                            "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")])
+    flags = ["--res", "16", "--data", str(faces), "--holdout", "8", "--cache-dir", str(cache), "--eval-images", "8",
+             "--face-images", "8", "--at", "4", "--decay", "0.5", "--seed", "1", "--candidate", name, "--draws", "2",
+             "--baseline", str(baseline), "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")]
+    result = lr_decay.main(flags)
 
     lr = compare_recipes.candidate_config(name, 1, 16, str(faces)).lr
     assert result["final_learning_rates"] == pytest.approx([lr / 2, lr / 2])  # the step from 3 to 4: 1/2
@@ -57,10 +57,18 @@ def test_a_decayed_run_ends_at_the_last_steps_rate_and_differs_from_the_default(
     assert json.loads((tmp_path / "out/lr-decay0.5-seed1.json").read_text()) == result
     assert (tmp_path / "out/grids/default+gf128+ddrop0+bnr16+lrdecay0.5-seed1-4.png").is_file()
 
+    # without its result file, the finished run is judged again as it is, not trained again
+    run = tmp_path / "runs" / f"{name}+lrdecay0.5-seed1"
+    written = {path: path.stat().st_mtime_ns for path in (run / "checkpoints").iterdir()}
+    (tmp_path / "out/lr-decay0.5-seed1.json").unlink()
+    again = lr_decay.main(flags)
+    assert again == result
+    assert {path: path.stat().st_mtime_ns for path in (run / "checkpoints").iterdir()} == written
+
     # the default trained alone for the same 4 iterations saves another generator
     images = next(cache.glob("*-train-16px-*.npy"))
     assert train.main([*compare_recipes.candidate_flags(name, 1, 16), "--data", str(images), "--cache-dir",
                        str(cache), "--out", str(tmp_path / "alone"), "--steps", "4", "--save-every", "4"]) == 0
     plain, _ = load_generator(tmp_path / "alone", log=lambda *_: None)
-    decayed, _ = load_generator(tmp_path / "runs" / f"{name}+lrdecay0.5-seed1", log=lambda *_: None)
+    decayed, _ = load_generator(run, log=lambda *_: None)
     assert any((a != b).any() for a, b in zip(plain.get_weights(), decayed.get_weights(), strict=True))
