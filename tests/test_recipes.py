@@ -72,6 +72,7 @@ def test_the_logit_is_read_back_from_d_sigmoid():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(models.realness_logit(probabilities)), logits, atol=2e-3)
 
 
+@pytest.mark.slow  # trains a step
 def test_hinge_loss_is_what_d_and_g_minimise():
     trainer = Trainer(TrainConfig(res=16, batch_size=4, loss="hinge"), IMAGES16)
     d, combined = trainer.gan.discriminator, trainer.gan.combined
