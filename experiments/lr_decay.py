@@ -55,8 +55,8 @@ def train_with_decay(run: Path, seed: int, at: int, decay: float, images: Path, 
     class DecayingTrainer(trainer_module.Trainer):
         def __init__(self, *given, **named):
             super().__init__(*given, **named)
-            self.base_rates = (self.gan.combined.optimizer, self.config.lr_g or self.config.lr), \
-                (self.gan.discriminator.optimizer, self.config.lr_d or self.config.lr)
+            self.base_rates = ((self.gan.combined.optimizer, self.config.lr_g or self.config.lr),
+                               (self.gan.discriminator.optimizer, self.config.lr_d or self.config.lr))
 
         def step(self):
             factor = rate_factor(self.iteration, at, decay)
@@ -69,7 +69,8 @@ def train_with_decay(run: Path, seed: int, at: int, decay: float, images: Path, 
 
 
 def finished_run(run: Path, at: int) -> dict | None:
-    """The state and both final learning rates of a run whose newest checkpoint is at iteration `at`, else None."""
+    """The training seconds and final (G, D) learning rates of a run whose newest checkpoint is at iteration `at`,
+    else None."""
     from dcgan_faces import checkpoint
     from dcgan_faces.runfolder import RunFolder
 
