@@ -135,6 +135,10 @@ DEFAULT_CHANGES = {
     # default's run trains is untouched, so these judge the default's own runs again (a run folder copied)
     **{f"gf128+ddrop0+bnr{batches}": {"g_filters": 128, "d_dropout": 0.0, "bn_recalibration": batches}
        for batches in (16, 64)},
+    # DiffAugment's translation of every image D sees (--augment translation): D's accuracy climbs to 0.97 over the
+    # full run on 5,000 faces, the regime where Zhao et al. 2020 found augmenting D's inputs pays; other work
+    "gf128+ddrop0+bnr16+translation": {"g_filters": 128, "d_dropout": 0.0, "bn_recalibration": 16,
+                                       "augment": "translation"},
     # R1 on real images every 16 iterations (--r1 GAMMA); its extra step is other work: timed on its own
     **{f"r1_{gamma:g}": {"r1": gamma} for gamma in (0.1, 1.0, 10.0)},
     **{f"gf128+r1_{gamma:g}": {"g_filters": 128, "r1": gamma} for gamma in (0.1, 1.0, 10.0)},
