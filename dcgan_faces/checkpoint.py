@@ -96,7 +96,7 @@ def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np
     arrays = {"state": np.array(json.dumps(state)), **(extra or {})}
     for group, owner in _variable_groups(gan).items():
         arrays.update({f"{group}/{name}": np.asarray(v.numpy()) for name, v in named_variables(owner).items()})
-    final = folder / f"ckpt-{state['iteration']:08d}.npz"
+    final = folder / file_name(state["iteration"])
     _prune([path for path in checkpoints(folder) if path != final][max(keep - 1, 1):])
     if staging is None:
         write_atomically(final, lambda tmp: np.savez(tmp, **arrays))
@@ -112,6 +112,11 @@ def save(folder: Path, gan: GAN, state: dict, keep: int = 2, extra: dict[str, np
 def _prune(paths: list[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def file_name(iteration: int) -> str:
+    """The name of the checkpoint at `iteration` (ckpt-NNNNNNNN.npz), the inverse of `iteration_of`."""
+    return f"ckpt-{iteration:08d}.npz"
 
 
 def iteration_of(path: Path) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan_faces import checkpoint
 from dcgan_faces.atomic import write_atomically
 from dcgan_faces.cli_types import MIN_EVAL_IMAGES
 from dcgan_faces.config import TrainConfig
@@ -244,7 +245,7 @@ class Checkpoints(Writer):
         self.failed: int | None = None  # the iteration whose checkpoint, the last one tried, could not be written
 
     def on_train_end(self, context):
-        if not (context.run.checkpoints / f"ckpt-{context.iteration:08d}.npz").exists():
+        if not (context.run.checkpoints / checkpoint.file_name(context.iteration)).exists():
             self.write(context)
 
     def write(self, context):

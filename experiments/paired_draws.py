@@ -34,11 +34,12 @@ import lr_decay  # noqa: E402
 def generator_at(run: Path, iteration: int, work: Path):
     """(generator, config) of `run`'s checkpoint at `iteration`: a copy of the run holding only that checkpoint,
     opened as any run folder is."""
+    from dcgan_faces import checkpoint
     from dcgan_faces.runfolder import RunFolder
     from dcgan_faces.trained_model import load_generator
 
     source = RunFolder(run)
-    wanted = source.checkpoints / f"ckpt-{iteration:08d}.npz"
+    wanted = source.checkpoints / checkpoint.file_name(iteration)
     if not wanted.exists():
         raise SystemExit(f"{run}: no checkpoint at iteration {iteration} (has "
                          f"{', '.join(p.name for p in source.checkpoint_files()) or 'none'})")
