@@ -15,13 +15,16 @@ from dcgan_faces.config import AUGMENTATIONS, parse_policy
 
 @keras.saving.register_keras_serializable(package="dcgan_faces")
 class DiffAugment(keras.layers.Layer):
-    """Random colour, translation (1/8 of the size) and cutout (a square of half the size), in training only."""
+    """Random colour, translation (by up to `shift` of the size: the paper's 1/8) and cutout (a square of half the
+    size), in training only."""
 
-    def __init__(self, policy: str = ",".join(AUGMENTATIONS), seed: int | None = None, **kwargs):
+    def __init__(self, policy: str = ",".join(AUGMENTATIONS), seed: int | None = None, shift: float = 0.125,
+                 **kwargs):
         super().__init__(**kwargs)
         self.policy = policy
         self.operations = parse_policy(policy)
         self.seed = seed
+        self.shift = shift
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=None):
@@ -45,11 +48,11 @@ class DiffAugment(keras.layers.Layer):
     def _shifts(self, batch, limit: int):
         return keras.random.randint((batch, 1, 1), -limit, limit + 1, seed=self.seed_generator)
 
-    def _translation(self, x, ratio: float = 0.125):
-        """Shift each image by up to ±ratio of its size; uncovered pixels become 0 (mid-grey)."""
+    def _translation(self, x):
+        """Shift each image by up to ±shift of its size; uncovered pixels become 0 (mid-grey)."""
         batch, height, width = ops.shape(x)[0], x.shape[1], x.shape[2]
-        rows = ops.arange(height)[None, :, None] + self._shifts(batch, int(height * ratio + 0.5))
-        cols = ops.arange(width)[None, None, :] + self._shifts(batch, int(width * ratio + 0.5))
+        rows = ops.arange(height)[None, :, None] + self._shifts(batch, int(height * self.shift + 0.5))
+        cols = ops.arange(width)[None, None, :] + self._shifts(batch, int(width * self.shift + 0.5))
         inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
         rows, cols = ops.clip(rows, 0, height - 1), ops.clip(cols, 0, width - 1)
         flat = ops.reshape(x, (batch, height * width, x.shape[3]))
@@ -72,4 +75,4 @@ class DiffAugment(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "policy": self.policy, "seed": self.seed}
+        return {**super().get_config(), "policy": self.policy, "seed": self.seed, "shift": self.shift}

@@ -123,6 +123,13 @@ def fraction(text: str) -> float:
     return _from_zero_below(text, 0.5, "must be from 0 up to 0.5, got {text}")
 
 
+def shift(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 0.5 (a share of the image's size), got {text}")
+    return value
+
+
 def beta(text: str) -> float:
     return _from_zero_below(text, 1.0, "{text} is not in [0, 1): Adam's betas are decays (the notebook's: 0.5 and "
                             "0.999)")

@@ -148,6 +148,8 @@ class TrainConfig:
     augment: str = setting("", FIXED, "DiffAugment (Zhao et al. 2020) of every image D sees: a comma-separated "
                            "subset of color,translation,cutout; 'none' for none", type=augment_policy,
                            metavar="POLICY")
+    augment_shift: float = setting(0.125, FIXED, "--augment translation's largest shift, a share of the image's "
+                                   "size (the paper's 1/8)", type=types.shift, metavar="SHARE")
     steps: int = setting(10_000, CHANGEABLE, "iterations in total (the notebook's EPOCHS)", type=types.positive_int,
                          group="length")
     save_every: int = setting(100, CHANGEABLE, "iterations between preview grids (the notebook's SAVE_FREQ)",

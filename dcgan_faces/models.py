@@ -83,14 +83,15 @@ class DiscriminatorOptions:
     spectral_norm: bool = False
     minibatch_stddev: bool = False
     augment: str = ""
+    augment_shift: float = 0.125
     dropout: float = 0.25
     logit_layer: bool = False
     filters: int = 512
 
     @classmethod
     def of(cls, config: TrainConfig) -> DiscriminatorOptions:
-        return cls(config.spectral_norm, config.minibatch_stddev, config.augment, config.d_dropout, config.r1 > 0,
-                   config.d_filters)
+        return cls(config.spectral_norm, config.minibatch_stddev, config.augment, config.augment_shift,
+                   config.d_dropout, config.r1 > 0, config.d_filters)
 
     def dropped(self, x, name: str):
         return layers.Dropout(self.dropout, name=name)(x) if self.dropout else x
@@ -101,7 +102,7 @@ class DiscriminatorOptions:
         return FrozenSpectralNormalization(layer, dtype=layer.dtype_policy, name=f"{layer.name}_spectral")
 
     def input(self, image):
-        return DiffAugment(self.augment, name="augment")(image) if self.augment else image
+        return DiffAugment(self.augment, shift=self.augment_shift, name="augment")(image) if self.augment else image
 
     def before_output(self, x):
         return MinibatchStdDev(name="minibatch_stddev")(x) if self.minibatch_stddev else x

@@ -255,6 +255,8 @@ def test_rollback_halves_both_learning_rates_and_the_same_command_still_resumes(
     (["--d-dropout", "1"], "--d-dropout"),
     (["--r1", "-1"], "--r1"),
     (["--r1-every", "0"], "--r1-every"),
+    (["--augment-shift", "0"], "--augment-shift"),
+    (["--augment-shift", "0.75"], "--augment-shift"),
 ])
 def test_more_impossible_values_fail_with_exit_code_2(flags, words, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -174,7 +174,9 @@ def test_candidates_that_do_the_same_work_share_one_speed_figure():
                "default+smooth": [0.8, 0.9, 1.0], "notebook": [0.3, 0.3, 0.3], "default+ramp3": [0.6],
                "default+ddrop0.5": [0.6], "default+ddrop0": [0.2, 0.2], "default+r1_0.1": [0.7, 0.7],
                "default+r1_10": [0.8], "default+ddrop0+beta2_0.99": [0.2], "default+ddrop0+hinge": [0.2],
-               "default+ddrop0+sn": [0.25], "default+gf128+ddrop0": [0.3], "default+gf128+ddrop0+mirror": [0.5]}
+               "default+ddrop0+sn": [0.25], "default+gf128+ddrop0": [0.3], "default+gf128+ddrop0+mirror": [0.5],
+               "default+gf128+ddrop0+bnr16+translation": [0.42],
+               "default+gf128+ddrop0+bnr16+translation0.0625": [0.44, 0.46]}
     median = compare_recipes.pooled_medians(seconds)
     assert median["default"] == median["default+lr3e-4"] == median["default+smooth"] == 0.6
     assert median["default+ramp3"] == median["default+ddrop0.5"] == 0.6  # another ramp, another dropout rate
@@ -183,6 +185,8 @@ def test_candidates_that_do_the_same_work_share_one_speed_figure():
     assert median["default+ddrop0+hinge"] == 0.2 and median["default+ddrop0+sn"] == 0.25  # a loss is no work; SN is
     assert median["default+r1_0.1"] == median["default+r1_10"] == 0.7  # R1's extra steps: other work, any weight
     assert median["default+gf128+ddrop0"] == median["default+gf128+ddrop0+mirror"] == 0.4  # a flip is no work
+    translations = ("default+gf128+ddrop0+bnr16+translation", "default+gf128+ddrop0+bnr16+translation0.0625")
+    assert median[translations[0]] == median[translations[1]] == 0.44  # a shorter shift is no less work
 
 
 def test_a_speed_round_holds_each_candidates_lazy_r1_step_a_whole_number_of_times():

@@ -34,13 +34,25 @@ def test_augmentation_only_in_training_and_differentiable():
     assert float(tf.reduce_max(tf.abs(tape.gradient(total, x)))) > 0, "G must be trainable through it"
 
 
-def test_translation_moves_whole_images_by_at_most_an_eighth():
+@pytest.mark.parametrize("shift, most", [(0.125, 2), (0.0625, 1)])
+def test_translation_moves_whole_images_by_at_most_the_shift(shift, most):
     ramp = np.broadcast_to(np.arange(16, dtype="float32")[None, None, :, None] + 1, (6, 16, 16, 3))
-    moved = _augmented("translation", ramp)
-    for original, shifted in zip(ramp, moved, strict=True):
-        matches = [dx for dx in range(-2, 3) for dy in range(-2, 3)
+    ramp = ramp * np.arange(1, 17, dtype="float32")[None, :, None, None]  # every pixel its own value
+    moved = np.asarray(DiffAugment("translation", seed=3, shift=shift)(np.tile(ramp, (4, 1, 1, 1)), training=True))
+    found = []
+    for original, shifted in zip(np.tile(ramp, (4, 1, 1, 1)), moved, strict=True):
+        matches = [(dy, dx) for dx in range(-3, 4) for dy in range(-3, 4)
                    if np.array_equal(_shift(original, dy, dx), shifted)]
-        assert matches, "each image is its original shifted by up to 2 px with zeros filled in"
+        assert matches, "each image is its original shifted, with zeros filled in"
+        found += matches
+    assert max(max(abs(dy), abs(dx)) for dy, dx in found) == most, f"by up to {most} px of 16, and as far"
+
+
+def test_the_translations_shift_reaches_ds_layer_and_its_saved_config():
+    config = TrainConfig(res=16, augment="translation", augment_shift=0.0625)
+    layer = build_gan(config).discriminator.get_layer("augment")
+    assert layer.shift == 0.0625 and DiffAugment.from_config(layer.get_config()).shift == 0.0625
+    assert build_gan(TrainConfig(res=16, augment="translation")).discriminator.get_layer("augment").shift == 0.125
 
 
 def _shift(image, dy, dx):
