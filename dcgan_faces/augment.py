@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from dcgan_faces.config import AUGMENTATIONS, parse_policy
+from dcgan_faces.config import AUGMENTATIONS, TRANSLATION_SHIFT, parse_policy
 
 
 @keras.saving.register_keras_serializable(package="dcgan_faces")
@@ -18,8 +18,8 @@ class DiffAugment(keras.layers.Layer):
     """Random colour, translation (by up to `shift` of the size: the paper's 1/8) and cutout (a square of half the
     size), in training only."""
 
-    def __init__(self, policy: str = ",".join(AUGMENTATIONS), seed: int | None = None, shift: float = 0.125,
-                 **kwargs):
+    def __init__(self, policy: str = ",".join(AUGMENTATIONS), seed: int | None = None,
+                 shift: float = TRANSLATION_SHIFT, **kwargs):
         super().__init__(**kwargs)
         self.policy = policy
         self.operations = parse_policy(policy)

@@ -19,6 +19,7 @@ FIXED = "fixed"  # defines the model, the data or the random streams: a resume k
 CHANGEABLE = "changeable"  # length, schedules, safety nets: a resume applies the new value
 MIN_START = 4  # smallest square the generator grows from
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's operations (augment.py)
+TRANSLATION_SHIFT = 0.125  # DiffAugment's largest translation, a share of the image's size (the paper's 1/8)
 RECIPES: dict[str, dict] = {  # --recipe: a new run's settings before the user's own flags
     # the notebook's models and loop, with faces from a moving average, no dropout in D and a generator half
     # as wide, which makes about 1.75x the iterations in the same time, and the average's BatchNorm statistics
@@ -148,8 +149,8 @@ class TrainConfig:
     augment: str = setting("", FIXED, "DiffAugment (Zhao et al. 2020) of every image D sees: a comma-separated "
                            "subset of color,translation,cutout; 'none' for none", type=augment_policy,
                            metavar="POLICY")
-    augment_shift: float = setting(0.125, FIXED, "--augment translation's largest shift, a share of the image's "
-                                   "size (the paper's 1/8)", type=types.shift, metavar="SHARE")
+    augment_shift: float = setting(TRANSLATION_SHIFT, FIXED, "--augment translation's largest shift, a share of "
+                                   "the image's size (the paper's 1/8)", type=types.shift, metavar="SHARE")
     steps: int = setting(10_000, CHANGEABLE, "iterations in total (the notebook's EPOCHS)", type=types.positive_int,
                          group="length")
     save_every: int = setting(100, CHANGEABLE, "iterations between preview grids (the notebook's SAVE_FREQ)",

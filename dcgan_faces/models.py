@@ -15,7 +15,7 @@ import keras
 from keras import layers, ops
 
 from dcgan_faces.augment import DiffAugment
-from dcgan_faces.config import TrainConfig, upsampling_plan
+from dcgan_faces.config import TRANSLATION_SHIFT, TrainConfig, upsampling_plan
 from dcgan_faces.ema import GeneratorAverage, Recalibrated
 from dcgan_faces.penalty import RealGradientPenalty
 
@@ -83,7 +83,7 @@ class DiscriminatorOptions:
     spectral_norm: bool = False
     minibatch_stddev: bool = False
     augment: str = ""
-    augment_shift: float = 0.125
+    augment_shift: float = TRANSLATION_SHIFT
     dropout: float = 0.25
     logit_layer: bool = False
     filters: int = 512

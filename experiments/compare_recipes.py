@@ -53,7 +53,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dcgan_faces.config import TrainConfig, flag_name, recipe_settings  # noqa: E402
+from dcgan_faces.config import TRANSLATION_SHIFT, TrainConfig, flag_name, recipe_settings  # noqa: E402
 from dcgan_faces.ema import RAMP  # noqa: E402
 
 DEFAULT_FACES = REPO / ".." / "shared" / "data" / "faces" / "celeba_6k"
@@ -285,7 +285,7 @@ def same_work(name: str) -> TrainConfig | str:
         return name
     config = candidate_config(name, 0, 32, "")
     return dataclasses.replace(config, recipe="", lr=0.0, lr_g=None, lr_d=None, beta1=0.0, beta2=0.0,
-                               label_smoothing=0.0, loss="", mirror=False, augment_shift=0.125,
+                               label_smoothing=0.0, loss="", mirror=False, augment_shift=TRANSLATION_SHIFT,
                                label_noise=0.0, ema=float(config.ema > 0), ema_ramp=RAMP,
                                d_dropout=float(config.d_dropout > 0), r1=float(config.r1 > 0))
 

@@ -38,9 +38,10 @@ def test_augmentation_only_in_training_and_differentiable():
 def test_translation_moves_whole_images_by_at_most_the_shift(shift, most):
     ramp = np.broadcast_to(np.arange(16, dtype="float32")[None, None, :, None] + 1, (6, 16, 16, 3))
     ramp = ramp * np.arange(1, 17, dtype="float32")[None, :, None, None]  # every pixel its own value
-    moved = np.asarray(DiffAugment("translation", seed=3, shift=shift)(np.tile(ramp, (4, 1, 1, 1)), training=True))
+    images = np.tile(ramp, (4, 1, 1, 1))
+    moved = np.asarray(DiffAugment("translation", seed=3, shift=shift)(images, training=True))
     found = []
-    for original, shifted in zip(np.tile(ramp, (4, 1, 1, 1)), moved, strict=True):
+    for original, shifted in zip(images, moved, strict=True):
         matches = [(dy, dx) for dx in range(-3, 4) for dy in range(-3, 4)
                    if np.array_equal(_shift(original, dy, dx), shifted)]
         assert matches, "each image is its original shifted, with zeros filled in"
