@@ -20,12 +20,19 @@ CHANGEABLE = "changeable"  # length, schedules, safety nets: a resume applies th
 MIN_START = 4  # smallest square the generator grows from
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment's operations (augment.py)
 TRANSLATION_SHIFT = 0.125  # DiffAugment's largest translation, a share of the image's size (the paper's 1/8)
+DEFAULT_RES = 64
 RECIPES: dict[str, dict] = {  # --recipe: a new run's settings before the user's own flags
     # the notebook's models and loop, with faces from a moving average, no dropout in D and a generator half
     # as wide, which makes about 1.75x the iterations in the same time, and the average's BatchNorm statistics
     # recomputed for its own weights before it draws (docs/results.md)
     "default": {"ema": 0.999, "d_dropout": 0.0, "g_filters": 128, "bn_recalibration": 16},
     "notebook": {},  # the field defaults
+}
+# What a recipe adds from an image size up. From 64 px the default shifts every image D sees by up to 1/16 of
+# its size (DiffAugment's translation, half the paper's shift): at equal time at 64 px it gave a lower SWD and
+# as many faces; at 32 px fewer faces (docs/results.md). StyleGAN2-ADA's `--cfg auto` sets R1's weight by size too.
+RECIPES_FROM_SIZE: dict[str, dict[int, dict]] = {
+    "default": {64: {"augment": "translation", "augment_shift": 0.0625}},
 }
 DEFAULT_RECIPE = "default"
 DCGAN_LR = 2e-4  # Radford et al. 2015
@@ -78,6 +85,28 @@ def augment_policy(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None
 
 
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def recipe_flags(recipe: str) -> str:
+    """A recipe's settings as the flags that give them: "--ema 0.999 --d-dropout 0.0 ..., and from 64 px ..."."""
+    def flags(settings: dict) -> str:
+        return " ".join(f"{flag_name(name)} {value}" for name, value in settings.items())
+
+    return flags(RECIPES[recipe]) + "".join(f", and from {size} px {flags(settings)}"
+                                            for size, settings in RECIPES_FROM_SIZE.get(recipe, {}).items())
+
+
+def recipe_at(recipe: str, res: int) -> dict:
+    """A recipe's settings for images of `res` px."""
+    settings = dict(RECIPES[recipe])
+    for size, larger in sorted(RECIPES_FROM_SIZE.get(recipe, {}).items()):
+        if res >= size:
+            settings.update(larger)
+    return settings
+
+
 def setting(default, resume: str, help: str | None = None, **flag):
     """A TrainConfig field. `help` None: no command-line flag. `flag`: argparse options (type, choices...);
     `group`: the mutually exclusive group the flag belongs to."""
@@ -89,12 +118,12 @@ class TrainConfig:
     """Every setting of a run. The field defaults are the notebook recipe; RECIPES["default"] changes some."""
 
     recipe: str = setting("notebook", FIXED, "the settings a new run starts from: default (the default: the "
-                          "notebook's models and loop, faces from a moving average of G, no dropout in D, G half as "
-                          "wide: --ema 0.999 --d-dropout 0 --g-filters 128) or notebook "
+                          "notebook's models and loop with what beat it at equal time: "
+                          f"{recipe_flags(DEFAULT_RECIPE)}) or notebook "
                           "(the course notebook's exactly). Flags given override the recipe's; docs/results.md "
                           "compares them",
                           choices=tuple(RECIPES))
-    res: int = setting(64, FIXED, "image size in px: any multiple of 4 from 16", type=resolution)
+    res: int = setting(DEFAULT_RES, FIXED, "image size in px: any multiple of 4 from 16", type=resolution)
     channels: int = setting(3, FIXED, "3 for colour, 1 for grayscale", type=int, choices=(1, 3))
     arch: str = setting("notebook", FIXED, "notebook: the course notebook's models; dcgan: Radford et al. 2015 "
                         "(transposed convs, no dropout, N(0, 0.02) init, lr 2e-4)", choices=("notebook", "dcgan"))
@@ -213,10 +242,6 @@ def fields_that_are(resume: str) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["resume"] == resume)
 
 
-def flag_name(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def add_flags(parser: argparse.ArgumentParser) -> dict[str, argparse._MutuallyExclusiveGroup]:
     """One flag per TrainConfig field that has help text; returns the mutually exclusive groups by name.
 
@@ -239,10 +264,20 @@ def default_text(name: str, text: str) -> str:
     text already says what the default is."""
     if "default" in text:
         return ""
-    values = {recipe: getattr(TrainConfig(**recipe_settings({"recipe": recipe})), name) for recipe in RECIPES}
+    values = {recipe: recipe_default(recipe, name) for recipe in RECIPES}
     if len(set(values.values())) == 1:
         return f" (default {values[DEFAULT_RECIPE]})"
-    return " (default " + ", ".join(f"{value} with --recipe {recipe}" for recipe, value in values.items()) + ")"
+    return " (default " + "; ".join(f"{value} with --recipe {recipe}" for recipe, value in values.items()) + ")"
+
+
+def recipe_default(recipe: str, name: str) -> str:
+    """A setting's value in a recipe for a help text: "128", or by size "none, from 64 px translation"."""
+    sizes = (0, *sorted(RECIPES_FROM_SIZE.get(recipe, {})))
+    field_default = TrainConfig.__dataclass_fields__[name].default
+    values = [recipe_at(recipe, size).get(name, field_default) for size in sizes]
+    shown = ["none" if value == "" else str(value) for value in values]
+    return shown[0] + "".join(f", from {size} px {value}" for size, value, before in zip(sizes[1:], shown[1:], shown)
+                              if value != before)
 
 
 def recipe_settings(given: dict) -> dict:
@@ -251,7 +286,7 @@ def recipe_settings(given: dict) -> dict:
     --arch dcgan brings its paper's learning rate unless a learning rate is given.
     """
     recipe = given.get("recipe", DEFAULT_RECIPE)
-    settings = {**RECIPES[recipe], **given, "recipe": recipe}
+    settings = {**recipe_at(recipe, given.get("res", DEFAULT_RES)), **given, "recipe": recipe}
     if settings.get("arch") == "dcgan":
         settings.setdefault("lr", DCGAN_LR)
     return settings

@@ -77,8 +77,10 @@ DCGAN = {"arch": "dcgan"}
 # The default the search started from and its tables call "default": the notebook's networks and loop with
 # the moving average. `python -m dcgan_faces.train` has since dropped D's dropout (issue 23) and halved the
 # generator's width and recomputes the average's BatchNorm statistics (issue 37): it is
-# "default+gf128+ddrop0+bnr16".
-DEFAULT = {"recipe": "default", "d_dropout": 0.25, "g_filters": 256, "bn_recalibration": 0}
+# "default+gf128+ddrop0+bnr16", and from 64 px, where it shifts what D sees by up to 1/16 of its size,
+# "default+gf128+ddrop0+bnr16+translation0.0625".
+DEFAULT = {"recipe": "default", "d_dropout": 0.25, "g_filters": 256, "bn_recalibration": 0, "augment": "",
+           "augment_shift": TRANSLATION_SHIFT}
 # Changes to the default, searched at equal wall-clock time (issue 23)
 DEFAULT_CHANGES = {
     "lr3e-4": {"lr": 3e-4},  # the notebook's 1.5e-4 was never tuned per wall-clock
@@ -543,18 +545,19 @@ def report(args) -> dict:
     table[REAL] = json.loads((args.out / "floor.json").read_text())
     for budget in BUDGETS:
         side_by_side(args.out / "grids", names, budget, args.out / f"{budget}.png")
-    print(markdown(table), file=sys.stderr)
+    print(markdown(table, args.res), file=sys.stderr)
     return table
 
 
-def is_default(name: str) -> bool:
-    """Whether a candidate trains exactly as `python -m dcgan_faces.train` does in float32 (the recipe's name
-    aside)."""
-    default = TrainConfig(**recipe_settings({"precision": "float32", "res": 32, "seed": 0, "data": ""}))
-    return dataclasses.replace(candidate_config(name, 0, 32, ""), recipe="") == dataclasses.replace(default, recipe="")
+def is_default(name: str, res: int) -> bool:
+    """Whether a candidate trains exactly as `python -m dcgan_faces.train --res {res}` does in float32 (the
+    recipe's name aside)."""
+    default = TrainConfig(**recipe_settings({"precision": "float32", "res": res, "seed": 0, "data": ""}))
+    candidate = candidate_config(name, 0, res, "")
+    return dataclasses.replace(candidate, recipe="") == dataclasses.replace(default, recipe="")
 
 
-def markdown(table: dict) -> str:
+def markdown(table: dict, res: int) -> str:
     def spread(figures: dict, digits: int) -> str:
         return f" ({figures['min']:.{digits}f}–{figures['max']:.{digits}f})" if figures["n"] > 1 else ""
 
@@ -578,7 +581,7 @@ def markdown(table: dict) -> str:
         if name == REAL:
             continue
         ratio = row["speed_vs_notebook_loop"]
-        label = f"**{name}** (the default)" if is_default(name) else name
+        label = f"**{name}** (the default)" if is_default(name, res) else name
         lines.append(f"| {label} | {len(row['seeds'])} | {f'{ratio:.2f}×' if ratio else '—'} | "
                      f"{cells(row, 'equal_iterations')} | {cells(row, 'equal_time')} | "
                      f"{more_faces(row.get('equal_time', {}))} |")

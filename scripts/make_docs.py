@@ -19,14 +19,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dcgan_faces.atomic import write_text  # noqa: E402
+from dcgan_faces.config import DEFAULT_RECIPE, recipe_at  # noqa: E402
 
 RECIPES = REPO / "experiments" / "recipes"
 BENCHMARKS = REPO / "experiments" / "benchmarks"
 BF16_VM = "a 2-core AMD EPYC VM with AVX-512 and bfloat16 instructions (TensorFlow 2.21 CPU)"
 AVX2_VM = "a 2-core AMD EPYC VM with AVX2 and no bfloat16 instructions (TensorFlow 2.21 CPU)"
-DEFAULT = "default+bf16+gf128+ddrop0"  # what `python -m dcgan_faces.train` trains on a CPU with bfloat16 instructions
-DEFAULT_FLOAT32 = "default+gf128+ddrop0"  # and on other CPUs
-RECALIBRATED = f"{DEFAULT}+bnr16"  # the same trainings with the default's --bn-recalibration 16: the faces it shows
+THIRD = "default+bf16+gf128+ddrop0"  # the third default: no dropout in D, a generator half as wide (issue 37)
+THIRD_FLOAT32 = "default+gf128+ddrop0"
+RECALIBRATED = f"{THIRD}+bnr16"  # the fourth: the third's trainings judged with --bn-recalibration 16
+SHIFTED = f"{RECALIBRATED}+translation0.0625"  # the fourth, every image D sees shifted by up to 1/16 of its size
+SHIFTED_FLOAT32 = f"{THIRD_FLOAT32}+bnr16+translation0.0625"
 FORMER = "default+bf16+ddrop0"  # the default before issue 37: the notebook's generator width
 HELDOUT = "5,000 CelebA photos, judged against 1,000 others that no model trained on"
 
@@ -45,6 +48,7 @@ class Row:
     folder: str  # under experiments/recipes
     candidate: str
     budget: str = "equal_time"  # or "equal_iterations": the notebook loop's own count
+    at: int | None = None  # the iterations judged, for a row judged by curves at a budget of its own
 
 
 def runs(row: Row, iterations: int | None = None) -> list[dict]:
@@ -52,6 +56,7 @@ def runs(row: Row, iterations: int | None = None) -> list[dict]:
     (`compare_recipes.py curve`, one longer run judged on the way) at the budget's iterations (those of its
     results, else `iterations`, else each curve's last point)."""
     folder = RECIPES / row.folder
+    iterations = iterations or row.at
     results = {load(path)["seed"]: load(path)["budgets"][row.budget]
                for path in sorted((folder / "results").glob(f"{row.candidate}-seed*.json"))}
     if results:
@@ -96,6 +101,22 @@ def minutes(seconds: float) -> str:
     return f"{round(seconds / 60):,} minutes"
 
 
+FOURTH = "the fourth default (the third, its average's BatchNorm statistics recomputed), bfloat16"
+SHIFTED_LABEL = ("the fourth, every image D sees shifted by up to 1/16 of its size (`--augment translation "
+                 "--augment-shift 0.0625`), bfloat16")
+
+
+def default_row(res: int) -> Row:
+    """The row of what `python -m dcgan_faces.train --res {res}` trains: from 64 px its recipe shifts what D sees."""
+    shifts = recipe_at(DEFAULT_RECIPE, res).get("augment") == "translation"
+    return SIZES[res]["rows"][SHIFTED_ROW if shifts else FOURTH_ROW]
+
+
+def default_speed_names(res: int) -> tuple[str, str]:
+    """The default's contestants in a size's speed measurement, bfloat16 and float32."""
+    return (SHIFTED, SHIFTED_FLOAT32) if default_row(res).candidate == SHIFTED else (THIRD, THIRD_FLOAT32)
+
+
 # The quality tables: at each size, the course notebook against this project's recipes at equal time.
 SIZES = {
     32: {"budget": "2,000", "speed": "speed-default-32px", "floor": "heldout-32px", "rows": [
@@ -104,9 +125,9 @@ SIZES = {
         Row("the first default (the notebook's networks, a moving average), float32", "heldout-32px", "default"),
         Row("the first default, bfloat16", "heldout-32px", "default+bf16"),
         Row("the second default (no dropout in D), bfloat16", "heldout-32px", FORMER),
-        Row("the third default (no dropout in D, a generator half as wide), bfloat16", "heldout-32px", DEFAULT),
-        Row("**the default** (the third, its average's BatchNorm statistics recomputed), bfloat16",
-            "bn-recalibration-32px", RECALIBRATED),
+        Row("the third default (no dropout in D, a generator half as wide), bfloat16", "heldout-32px", THIRD),
+        Row(FOURTH, "bn-recalibration-32px", RECALIBRATED),
+        Row(SHIFTED_LABEL, "translation-32px", SHIFTED, at=6635),
     ]},
     64: {"budget": "1,000", "speed": "speed-default-64px", "floor": "search-64px", "rows": [
         Row("the course notebook (its own loop, float32)", "heldout-64px", "notebook", "equal_iterations"),
@@ -114,12 +135,15 @@ SIZES = {
         Row("the first default (the notebook's networks, a moving average), float32", "heldout-64px", "default"),
         Row("the first default, bfloat16", "heldout-64px", "default+bf16"),
         Row("the second default (no dropout in D), bfloat16", "heldout-64px-recheck", FORMER),
-        Row("the third default (no dropout in D, a generator half as wide), bfloat16", "search-64px", DEFAULT),
-        Row("**the default** (the third, its average's BatchNorm statistics recomputed), bfloat16",
-            "bn-recalibration-64px", RECALIBRATED),
+        Row("the third default (no dropout in D, a generator half as wide), bfloat16", "search-64px", THIRD),
+        Row(FOURTH, "bn-recalibration-64px", RECALIBRATED),
+        Row(SHIFTED_LABEL, "search-64px", SHIFTED, at=4341),
     ]},
 }
-NOTEBOOK_ROW, DEFAULT_ROW = 0, 6
+NOTEBOOK_ROW, FOURTH_ROW, SHIFTED_ROW = 0, 6, 7
+# The shift's budget is the fourth's (that of the third's trainings) divided by the two's step ratio, timed side
+# by side in one process: these files (tests/test_docs.py checks the rows' `at` against them)
+TRANSLATION_SPEED_CHECKS = {32: "translation-32px/speed.json", 64: "search-64px/speed-checks/translation-run1.json"}
 
 
 def notebook_minutes(res: int) -> str:
@@ -140,7 +164,7 @@ def grid_path(row: Row, seed: int) -> str:
 
 
 # Full runs at 64 px: one run of `train --res 64`'s default length (10,000 iterations), judged along the way
-# (issue 37). The default's is seed 2 of the search, whose point at the budget is that seed's result.
+# (issue 37). Each is a seed of the search, whose point at the budget is that seed's result.
 @dataclass(frozen=True)
 class Curve:
     folder: str  # under experiments/recipes
@@ -149,7 +173,8 @@ class Curve:
 
 
 SEARCH_64 = "search-64px"  # the 64 px search: its speed measurement (the budgets), results and the default's run
-DEFAULT_RUN = Curve(SEARCH_64, DEFAULT, 2)
+DEFAULT_RUN = Curve(SEARCH_64, SHIFTED, 0)  # the default's at 64 px
+THIRD_RUN = Curve(SEARCH_64, THIRD, 2)  # the third default's
 FORMER_RUN = Curve("default-run-64px", FORMER, 0)  # the second default's, stopped at 8,235 (its checkpoint lost)
 
 
@@ -162,7 +187,7 @@ def curve_points(curve: Curve) -> dict:
 def default_run_points() -> tuple[int, ...]:
     """Where the default's run is judged: the notebook loop's own count, the default's budget in its time, the
     end. A point not yet reached is said to be so."""
-    return 1000, figures(SIZES[64]["rows"][DEFAULT_ROW])["iterations"], 10000
+    return 1000, figures(default_row(64))["iterations"], 10000
 
 
 def curve_table(curve: Curve, planned: tuple[int, ...] = ()) -> list[str]:
@@ -185,17 +210,17 @@ def curve_table(curve: Curve, planned: tuple[int, ...] = ()) -> list[str]:
 # The 64 px search (issue 37): each candidate one change, first on the second default, then on the third it
 # chose, each at its own equal-time budget
 SEARCH_CANDIDATES = {
-    DEFAULT: "**the third default**: the second with `--g-filters 128` (a generator half as wide)",
+    THIRD: "**the third default**: the second with `--g-filters 128` (a generator half as wide)",
     "default+bf16+ddrop0+ttur": "the second default with two timescales, `--lr-g 1e-4 --lr-d 4e-4`",
     "default+bf16+ddrop0+beta2_0.99": "the second default with Adam's `--beta2 0.99`",
     "default+bf16+ddrop0+beta1_0+beta2_0.99": "the second default with `--beta1 0 --beta2 0.99`",
     "default+bf16+ddrop0+hinge": "the second default with `--loss hinge`",
     "default+bf16+ddrop0+sn": "the second default with `--spectral-norm` in D",
     "default+bf16+ddrop0+b64": "the second default with `--batch-size 64 --lr 2.1e-4`",
-    f"{DEFAULT}+beta2_0.99": "the third default with Adam's `--beta2 0.99`",
-    f"{DEFAULT}+lr2e-4": "the third default with both rates 2e-4 (`--lr 2e-4`)",
-    f"{DEFAULT}+hinge": "the third default with `--loss hinge`",
-    f"{DEFAULT}+mirror": "the third default with `--mirror` (real faces flipped at random)",
+    f"{THIRD}+beta2_0.99": "the third default with Adam's `--beta2 0.99`",
+    f"{THIRD}+lr2e-4": "the third default with both rates 2e-4 (`--lr 2e-4`)",
+    f"{THIRD}+hinge": "the third default with `--loss hinge`",
+    f"{THIRD}+mirror": "the third default with `--mirror` (real faces flipped at random)",
 }  # `--spectral-norm` on the default was timed apart from speed.json: the lab notebook has it
 
 
@@ -248,7 +273,7 @@ def recalibration_table(res: int) -> list[str]:
     folder = RECIPES / f"bn-recalibration-{res}px"
     curves = {(tag, curve["seed"]): curve["points"][-1]
               for tag, suffix in RECALIBRATION.items()
-              for curve in map(load, sorted(folder.glob(f"curve-{DEFAULT}{suffix}-seed*.json")))}
+              for curve in map(load, sorted(folder.glob(f"curve-{THIRD}{suffix}-seed*.json")))}
     tags = [tag for tag in RECALIBRATION if any(judged == tag for judged, _ in curves)]  # 64 batches: 64 px only
     seeds = sorted({seed for tag, seed in curves if all((other, seed) in curves for other in tags)})
     if not seeds:
@@ -343,7 +368,7 @@ def ramps_section() -> list[str]:
 
 def readme_caption() -> str:
     """The top image, the default's seed-0 grid at 64 px in the notebook's time, and what it shows."""
-    row = SIZES[64]["rows"][DEFAULT_ROW]
+    row = default_row(64)
     top = figures(row)
     seed0 = runs(row)[0]
     image = f"![28 faces at 64 px from the default recipe, trained on CelebA photos]({grid_path(row, 0)})"
@@ -367,11 +392,11 @@ def readme_results() -> str:
 
     steps = {res: speed(SIZES[res]["speed"])["seconds_per_step"] for res in SIZES}
     line("seconds per iteration: default recipe (bfloat16 / float32)",
-         [f"{steps[res][DEFAULT]:.2f} / {steps[res][DEFAULT_FLOAT32]:.2f}" for res in SIZES])
+         [" / ".join(f"{steps[res][name]:.2f}" for name in default_speed_names(res)) for res in SIZES])
     line("seconds per iteration: the course notebook's loop", [f"{steps[res]['notebook loop']:.2f}" for res in SIZES])
     line("time compared", [f"the notebook's {SIZES[res]['budget']} iterations, about {notebook_minutes(res)}"
                            for res in SIZES])
-    quality = {res: (figures(SIZES[res]["rows"][DEFAULT_ROW]), figures(SIZES[res]["rows"][NOTEBOOK_ROW]),
+    quality = {res: (figures(default_row(res)), figures(SIZES[res]["rows"][NOTEBOOK_ROW]),
                      floor(SIZES[res]["floor"])) for res in SIZES}
     line("iterations in that time: default / notebook",
          [f"{ours['iterations']:,} / {notebook['iterations']:,}" for ours, notebook, _ in quality.values()])
@@ -391,10 +416,9 @@ def default_run_sentence() -> str:
     judged = [f"{point['swd']:.1f} at {iterations:,}" for iterations, point in sorted(points.items())]
     shares = [f"{point['face_rate']:.3f}" for _, point in sorted(points.items())]
     missing = [f"{iterations:,}" for iterations in default_run_points() if iterations not in points]
-    length = minutes(10000 * speed(SIZES[64]["speed"])["seconds_per_step"][DEFAULT])
+    length = minutes(10000 * speed(SIZES[64]["speed"])["seconds_per_step"][default_speed_names(64)[0]])
     return (f"One full default run at 64 px (10,000 iterations, about {length} at the speed above; seed "
-            f"{DEFAULT_RUN.seed}; its generator as saved, before the default recomputed its BatchNorm statistics), "
-            f"judged the same way along the way: SWD {', '.join(judged) or 'not judged yet'}"
+            f"{DEFAULT_RUN.seed}), judged the same way along the way: SWD {', '.join(judged) or 'not judged yet'}"
             + (f" iterations, face share {', '.join(shares)}" if judged else "")
             + (f"; {' and '.join(missing)} not reached yet" if missing and judged else "")
             + " ([docs/results.md](docs/results.md#the-full-default-run-at-64-px)).")
@@ -420,7 +444,8 @@ def results_table(res: int) -> list[str]:
              "| --- | --- | --- | --- | --- | --- |"]
     for row in size["rows"]:
         got = figures(row)
-        lines.append(f"| {row.label} | {got['seeds']} | {got['iterations']:,} | {got['swd']} | {got['face_rate']} | "
+        label = f"**the default at {res} px**: {row.label}" if row == default_row(res) else row.label
+        lines.append(f"| {label} | {got['seeds']} | {got['iterations']:,} | {got['swd']} | {got['face_rate']} | "
                      f"{got['more_faces']} |")
     real = floor(size["floor"])
     lines.append(f"| real training photos (the floor) | | | {real['swd']} | {real['face_rate']} | "
@@ -434,11 +459,34 @@ def recalibration_share() -> str:
     return f"{cost['share_of_preview_interval']:.1%} ({cost['recalibration_seconds']:.2f} s)"
 
 
+def translation_budget(res: int) -> tuple[int, float]:
+    """The default's equal-time iterations at `res` and its step's ratio to the fourth default's, from the
+    speed check that timed the two side by side (the fourth trains as the third does; the check timed the full
+    shift, which does the same work as the default's half)."""
+    steps = load(RECIPES / TRANSLATION_SPEED_CHECKS[res])["seconds_per_step"]
+    ratio = steps[f"{THIRD}+bnr16+translation"] / steps[THIRD]
+    return int(figures(SIZES[res]["rows"][FOURTH_ROW])["iterations"] / ratio), ratio
+
+
+def translation_speeds() -> str:
+    return "; ".join(f"{res} px: {ratio:.3f}× the step, {iterations:,} iterations"
+                     for res, (iterations, ratio) in ((res, translation_budget(res)) for res in sorted(SIZES)))
+
+
+def shift_at_32px() -> str:
+    """Why the default does not shift below 64 px, from the 32 px table's two rows."""
+    fourth, shifted = (figures(SIZES[32]["rows"][index]) for index in (FOURTH_ROW, SHIFTED_ROW))
+    return (f"At 32 px the same shift gave an SWD of {shifted['swd_mean']:.1f} against the fourth's "
+            f"{fourth['swd_mean']:.1f} and faces a detector finds less often ({shifted['more_faces'].split()[0]} "
+            f"of 10,000 against {fourth['more_faces'].split()[0]}), so below 64 px the default does not shift "
+            "(StyleGAN2-ADA's `--cfg auto` likewise sets R1's weight by the image size).")
+
+
 def results_page() -> str:
-    default_64 = SIZES[64]["rows"][DEFAULT_ROW]
+    default_64 = default_row(64)
     grids = " ".join(f"[seed {n}](../{grid_path(default_64, n)})" for n in range(figures(default_64)["seeds"]))
     ratios = speed(SEARCH_64)["ratio_to_notebook_loop"]
-    wider = ratios[DEFAULT] / ratios[FORMER]
+    wider = ratios[THIRD] / ratios[FORMER]
     return "\n".join([
         "<!-- generated by scripts/make_docs.py from experiments/recipes/*/results: do not edit -->",
         "# What the default recipe gives, against the course notebook",
@@ -464,25 +512,37 @@ def results_page() -> str:
         "The notebook's own row counts its own iterations in the budget; every other row trained with this "
         "project's `Trainer`, the loop `python -m dcgan_faces.train` runs, for the iterations its speed ratio "
         "to the notebook's loop gave when it ran, measured in one process beside that loop "
-        "(`experiments/recipes/*/speed.json`; the default's at 64 px in the 64 px search's measurement, below). "
-        f"The generator half as wide makes {wider:.2f}× the iterations of the notebook's width in the same time "
-        "(at 64 px, in the search's measurement), and at equal time its faces were better at both sizes. The "
-        "default's rows are new trainings of the third default's seeds, each judged with its average's BatchNorm "
-        "statistics recomputed, as `train` now shows and saves it (the same runs as saved: "
+        "(`experiments/recipes/*/speed.json`; the third default's at 64 px in the 64 px search's measurement, "
+        f"below). The generator half as wide makes {wider:.2f}× the iterations of the notebook's width in the "
+        "same time (at 64 px, in the search's measurement), and at equal time its faces were better at both "
+        "sizes. The fourth default's rows are new trainings of the third default's seeds, each judged with its "
+        "average's BatchNorm statistics recomputed, as `train` shows and saves it (the same runs as saved: "
         "[below](#recomputed-batchnorm-statistics---bn-recalibration)). A budget's run recomputes them once, for "
         "the generator judged; `train` does so for every grid too, which costs "
-        f"{recalibration_share()} of the iterations between two grids at 64 px. The default's grids at 64 px: "
+        f"{recalibration_share()} of the iterations between two grids at 64 px. From 64 px up the default "
+        "adds `--augment translation --augment-shift 0.0625` (DiffAugment, Zhao et al. 2020, at half its "
+        "shift): every real and fake image D sees, G's step included, shifted by up to 1/16 of its size. Its "
+        "step is slower, so its budget is the fourth's iterations divided by the ratio of the two's step times, "
+        f"timed side by side in one process ({translation_speeds()}). At 64 px its faces are more varied in "
+        f"colour and background than the fourth's and about as coherent. {shift_at_32px()} The paper's full "
+        "shift (1/8) gave fewer faces at both sizes ([the lab notebook](../experiments/recipes.md)). The "
+        "default's grids at 64 px: "
         f"{grids}. These are short runs, not converged models.",
         "",
         "## The full default run at 64 px",
         "",
         "`python -m dcgan_faces.train --res 64` trains 10,000 iterations with the default recipe. One such run "
-        f"of the third default (seed {DEFAULT_RUN.seed}, bfloat16, on the same {HELDOUT}; its generator as "
-        "saved, before `--bn-recalibration 16` joined the default) was judged as above at points along the "
+        f"(seed {DEFAULT_RUN.seed}, bfloat16, on the same {HELDOUT}) was judged as above at points along the "
         "way, the default's budget in the notebook's time among them (that point is the seed's result in the "
-        "table above); a later point continues the same run (a resumed run is the run that was not interrupted):",
+        "table above):",
         "",
         *curve_table(DEFAULT_RUN, default_run_points()),
+        "",
+        f"The third default's run (seed {THIRD_RUN.seed}; its generator as saved, before the default recomputed "
+        "its BatchNorm statistics and shifted what D sees), resumed once from its checkpoint (a resumed run is "
+        "the run that was not interrupted):",
+        "",
+        *curve_table(THIRD_RUN),
         "",
         "The second default's run (the notebook's generator width; seed 0), judged the same way until it was "
         "stopped at 8,235 iterations and its checkpoint was lost with the VM:",
@@ -514,13 +574,17 @@ def speed_table(folder: str, res: int) -> list[str]:
     names = {"notebook loop": "the course notebook's loop (float32)",
              "default+ddrop0": "the second default (the notebook's generator width), float32",
              FORMER: "the second default, bfloat16",
-             DEFAULT_FLOAT32: "**the default** (a generator half as wide), float32",
-             DEFAULT: "**the default**, bfloat16"}
+             THIRD_FLOAT32: "the third and fourth defaults (a generator half as wide), float32",
+             THIRD: "the third and fourth defaults, bfloat16",
+             SHIFTED_FLOAT32: "the fourth, shifting every image D sees, float32",
+             SHIFTED: "the fourth, shifting every image D sees, bfloat16"}
+    default = default_speed_names(res)
     lines = [f"| {res} px, batch 32 ({measured['rounds']} interleaved rounds) | seconds per iteration | "
              "× the notebook's loop |", "| --- | --- | --- |"]
     for name, label in names.items():
         if name in measured["seconds_per_step"]:
-            lines.append(f"| {label} | {measured['seconds_per_step'][name]:.3f} | "
+            shown = f"**the default at {res} px**: {label}" if name in default else label
+            lines.append(f"| {shown} | {measured['seconds_per_step'][name]:.3f} | "
                          f"{measured['ratio_to_notebook_loop'][name]:.2f}× |")
     return lines
 

@@ -225,13 +225,18 @@ def test_the_report_keeps_the_face_rate_of_more_faces_to_four_digits():
     equal_time = {"iterations": 5, "swd": summarise([1.0, 2.0]), "face_rate": summarise([0.93, 0.94]),
                   "more_faces": {"images": 10000, "face_rate": summarise([0.9347, 0.9391], 4)}}
     row = {"speed_vs_notebook_loop": None, "seeds": [0, 1], "equal_time": equal_time}
-    text = compare_recipes.markdown({"default+bf16": row, compare_recipes.REAL: {"swd": 9.0, "face_rate": 0.95}})
+    text = compare_recipes.markdown({"default+bf16": row, compare_recipes.REAL: {"swd": 9.0, "face_rate": 0.95}}, 32)
     assert "0.9369 (0.9347–0.9391) of 10,000" in text
 
 
 def test_the_searchs_default_keeps_the_notebooks_dropout_and_width_and_the_table_marks_what_train_trains():
     old = compare_recipes.candidate_config("default", 0, 32, "")
     assert (old.d_dropout, old.g_filters) == (0.25, 256)  # old results keep their meaning
-    assert compare_recipes.is_default("default+gf128+ddrop0+bnr16")
-    assert not any(compare_recipes.is_default(name)
-                   for name in ("default", "default+ddrop0", "default+gf128+ddrop0", "notebook"))
+    assert compare_recipes.candidate_config("default+gf128+ddrop0+bnr16", 0, 64, "").augment == ""  # at 64 px too
+    small, large = "default+gf128+ddrop0+bnr16", "default+gf128+ddrop0+bnr16+translation0.0625"
+    assert compare_recipes.is_default(small, 32) and compare_recipes.is_default(large, 64)
+    assert not compare_recipes.is_default(large, 32) and not compare_recipes.is_default(small, 64)
+    assert not any(compare_recipes.is_default(name, res) for res in (32, 64) for name in (
+        "default", "default+ddrop0", "default+gf128+ddrop0", "default+gf128+ddrop0+bnr16+translation", "notebook"))
+    full_shift = compare_recipes.candidate_config("default+gf128+ddrop0+bnr16+translation", 0, 64, "")
+    assert (full_shift.augment, full_shift.augment_shift) == ("translation", 0.125)  # not the recipe's 0.0625

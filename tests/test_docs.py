@@ -52,8 +52,27 @@ def test_the_readme_states_no_measured_figure_outside_the_generated_parts():
     assert set(measured) <= NOT_MEASURED, set(measured) - NOT_MEASURED
 
 
+@pytest.mark.parametrize("res", [32, 64])
+def test_the_shifts_rows_are_judged_at_its_budget_from_the_speed_check_beside_the_fourth_default(res):
+    """The fourth default's iterations over the two's step ratio, timed in one process: the row's point."""
+    iterations, ratio = make_docs.translation_budget(res)
+    row = make_docs.SIZES[res]["rows"][make_docs.SHIFTED_ROW]
+    assert ratio > 1 and row.at == iterations and make_docs.figures(row)["iterations"] == iterations
+
+
+@pytest.mark.parametrize("res", [32, 64])
+def test_the_pages_default_at_each_size_is_what_train_trains_there(res):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import compare_recipes
+
+    candidate = make_docs.default_row(res).candidate
+    assert "+bf16" in candidate and compare_recipes.is_default(candidate.replace("+bf16", ""), res)
+    timed, _ = make_docs.default_speed_names(res)
+    assert timed.replace("+bnr16", "") == candidate.replace("+bnr16", "")  # --bn-recalibration changes no step
+
+
 def test_the_readme_caption_and_table_and_results_page_give_one_figure_for_the_default_at_64_px():
-    swd = f"{make_docs.figures(make_docs.SIZES[64]['rows'][make_docs.DEFAULT_ROW])['swd_mean']:.1f}"
+    swd = f"{make_docs.figures(make_docs.default_row(64))['swd_mean']:.1f}"
     readme = (ROOT / "README.md").read_text()
     assert f"SWD against the unseen photos is {swd}" in readme and f"| {swd} / " in readme
     assert f"| {swd} (" in (ROOT / "docs" / "results.md").read_text()

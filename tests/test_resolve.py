@@ -13,6 +13,7 @@ from dcgan_faces import sources
 from dcgan_faces.config import CHANGEABLE, FIXED, TrainConfig
 from dcgan_faces.resolve import Request, SetupError, resolve_run
 from dcgan_faces.runfolder import RunFolder
+from dcgan_faces.train import given_settings as train_flags
 from dcgan_faces.train import parser
 from tests.conftest import draw_faces
 
@@ -46,9 +47,27 @@ def test_a_new_run_is_its_recipe_overridden_by_the_flags_given(tmp_path):
     plan = resolve_run(Request({"res": 32, "lr": 3e-4}, out=tmp_path / "run"), lambda config: "float32")
     assert (plan.config.recipe, plan.config.ema, plan.config.res, plan.config.lr) == ("default", 0.999, 32, 3e-4)
     assert (plan.config.g_filters, plan.config.d_dropout, plan.config.bn_recalibration) == (128, 0.0, 16)
+    assert plan.config.augment == ""  # below 64 px the default does not shift what D sees
     assert plan.config.precision == "float32" and plan.resumed is None and plan.run.path == tmp_path / "run"
+    large = resolve_run(Request({}, out=tmp_path / "64"), lambda config: "float32").config  # --res 64, the default
+    assert (large.res, large.augment, large.augment_shift, large.g_filters) == (64, "translation", 0.0625, 128)
+    plain = resolve_run(Request({"augment": ""}, out=tmp_path / "plain"))  # --augment none
+    assert (plain.config.augment, plain.config.g_filters) == ("", 128)
     notebook = resolve_run(Request({"recipe": "notebook", "arch": "dcgan"}, out=tmp_path / "run"))
     assert (notebook.config.ema, notebook.config.lr) == (0.0, 2e-4)
+
+
+@pytest.mark.parametrize("res", [32, 64])
+def test_the_recipe_help_gives_the_default_as_flags_that_make_the_notebook_recipe_train_as_the_default(res, tmp_path):
+    recipe_help = next(f.metadata["help"] for f in dataclasses.fields(TrainConfig) if f.name == "recipe")
+    assert settings.recipe_flags(settings.DEFAULT_RECIPE) in recipe_help
+    flags = [word for name, value in settings.recipe_at(settings.DEFAULT_RECIPE, res).items()
+             for word in (settings.flag_name(name), str(value))]
+    assert " ".join(flags) in recipe_help.replace(", and from 64 px", "")
+    given = train_flags(parser().parse_args(["--recipe", "notebook", "--res", str(res), *flags]))
+    by_flags = resolve_run(Request(given, out=tmp_path / "flags"), lambda config: "float32").config
+    default = resolve_run(Request({"res": res}, out=tmp_path / "default"), lambda config: "float32").config
+    assert dataclasses.replace(by_flags, recipe="") == dataclasses.replace(default, recipe="")
 
 
 def test_a_run_of_the_former_default_keeps_ds_dropout_when_resumed_and_a_new_run_has_none(tmp_path):
@@ -61,6 +80,7 @@ def test_a_run_of_the_former_default_keeps_ds_dropout_when_resumed_and_a_new_run
     resumed = resolve_run(Request({}, out=run.path))
     assert resumed.resumed.iteration == 4 and (resumed.config.recipe, resumed.config.d_dropout) == ("default", 0.25)
     assert resumed.config.bn_recalibration == 0  # it goes on showing the faces it showed
+    assert (resumed.config.augment, resumed.config.augment_shift) == ("", 0.125)  # and training as it trained
     assert resolve_run(Request({"res": 32}, out=tmp_path / "new"), lambda config: "float32").config.d_dropout == 0
 
 

@@ -213,7 +213,12 @@ def test_recalibrated_faces_change_what_is_shown_and_saved_and_nothing_the_run_t
 
 def test_recipes_and_flags():
     assert recipe_settings({})["recipe"] == "default"
-    assert {**recipe_settings({}), "lr": None} == {**RECIPES["default"], "recipe": "default", "lr": None}
+    below_64 = {**RECIPES["default"], "recipe": "default"}
+    from_64 = {**below_64, "augment": "translation", "augment_shift": 0.0625}
+    assert recipe_settings({"res": 32}) == {**below_64, "res": 32} and "augment" not in recipe_settings({"res": 60})
+    assert recipe_settings({"res": 64}) == {**from_64, "res": 64} and recipe_settings({"res": 128})["augment"]
+    assert recipe_settings({}) == from_64  # the default size, 64
+    assert recipe_settings({"res": 64, "augment": ""})["augment"] == ""  # --augment none
     assert recipe_settings({"recipe": "notebook"}) == {"recipe": "notebook"}
     assert recipe_settings({"arch": "dcgan", "recipe": "notebook"})["lr"] == 2e-4
     assert recipe_settings({"arch": "dcgan", "lr": 1e-3})["lr"] == 1e-3
@@ -227,8 +232,8 @@ def test_default_recipe_from_the_command_line_and_notebook_one_flag_away(face_fo
             "--cache-dir", str(tmp_path / "c")]
     assert train.main([*base, "--out", str(tmp_path / "default")]) == 0
     config = TrainConfig.load(tmp_path / "default/config.json")
-    expected = TrainConfig(**recipe_settings({}))
-    for name in ("recipe", *RECIPES["default"], "lr"):
+    expected = TrainConfig(**recipe_settings({"res": 16}))
+    for name in ("recipe", *RECIPES["default"], "augment", "augment_shift", "lr"):
         assert getattr(config, name) == getattr(expected, name), name
     generator, _ = load_generator(tmp_path / "default")
     seeds = np.random.default_rng(0).standard_normal((2, 100)).astype("float32")
