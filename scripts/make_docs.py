@@ -460,7 +460,7 @@ def recalibration_share() -> str:
 
 
 def translation_budget(res: int) -> tuple[int, float]:
-    """The default's equal-time iterations at `res` and its step's ratio to the fourth default's, from the
+    """The shift's equal-time iterations at `res` and its step's ratio to the fourth default's, from the
     speed check that timed the two side by side (the fourth trains as the third does; the check timed the full
     shift, which does the same work as the default's half)."""
     steps = load(RECIPES / TRANSLATION_SPEED_CHECKS[res])["seconds_per_step"]
